@@ -1,0 +1,3 @@
+"""laneway: a load balancer in Python."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,16 @@
+"""The config: its schema, its defaults and every validation error message."""
+
+from laneway.config.loader import ConfigError, load_config, parse_config, parse_config_text
+from laneway.config.schema import Config, Listener, Pool, Route, Server
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Listener",
+    "Pool",
+    "Route",
+    "Server",
+    "load_config",
+    "parse_config",
+    "parse_config_text",
+]

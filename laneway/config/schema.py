@@ -1,0 +1,164 @@
+"""The config file's shape: listeners, routes, pools, servers (DESIGN.md, "Configuration").
+
+Every model forbids unknown keys, so a typo is an error rather than a silently ignored
+setting. Cross-references (a route naming a pool that does not exist) are checked on the
+whole document in ``Config``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from laneway.config.units import Duration, Size
+
+ALGORITHM_NAMES = (
+    "round_robin",
+    "random",
+    "weighted_round_robin",
+    "least_connections",
+    "weighted_least_connections",
+    "least_request",
+    "least_response_time",
+    "ip_hash",
+    "hash",
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_address(value: str, *, what: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:80`` for IPv6) into its parts, with a clear error."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"{what} must be host:port, e.g. 127.0.0.1:8080, got {value!r}")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be 0-65535, got {port}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        ipaddress.IPv6Address(host)
+    return host, port
+
+
+class Server(Strict):
+    address: str = Field(description="host:port of the server")
+    weight: int = Field(default=1, ge=1, le=10_000)
+    backup: bool = False
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        parse_address(value, what="a server address")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_address(self.address, what="a server address")
+
+
+class PoolTimeouts(Strict):
+    connect: Duration = Field(default=5.0, gt=0)
+    # From the end of the request to the response's head, and between response reads.
+    response: Duration = Field(default=60.0, gt=0)
+
+
+class KeepAlive(Strict):
+    max_idle: int = Field(default=64, ge=0, description="idle connections kept per server")
+    idle_timeout: Duration = Field(default=60.0, gt=0)
+
+
+class Pool(Strict):
+    algorithm: Literal[ALGORITHM_NAMES] = "round_robin"  # type: ignore[valid-type]
+    servers: list[Server] = Field(min_length=1)
+    timeouts: PoolTimeouts = PoolTimeouts()
+    keepalive: KeepAlive = KeepAlive()
+
+    @model_validator(mode="after")
+    def _primary(self) -> Pool:
+        if all(server.backup for server in self.servers):
+            raise ValueError("a pool needs at least one server that is not a backup")
+        addresses = [server.address for server in self.servers]
+        duplicates = sorted({a for a in addresses if addresses.count(a) > 1})
+        if duplicates:
+            raise ValueError(f"server listed twice: {', '.join(duplicates)}")
+        return self
+
+
+class Match(Strict):
+    host: str | None = Field(default=None, description="exact Host, without port")
+    path_prefix: str | None = None
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _slash(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"a path prefix starts with /, got {value!r}")
+        return value
+
+
+class Route(Strict):
+    match: Match = Match()
+    pool: str
+
+
+class ClientTimeouts(Strict):
+    header: Duration = Field(default=10.0, gt=0, description="to receive a whole request head")
+    idle: Duration = Field(default=60.0, gt=0, description="keep-alive wait for the next request")
+    body: Duration = Field(default=60.0, gt=0, description="longest pause within a request body")
+
+
+class Limits(Strict):
+    max_request_line: Size = Field(default=8 * 1024, ge=64)
+    max_header_size: Size = Field(default=64 * 1024, ge=256)
+
+
+class Listener(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    bind: str
+    protocol: Literal["http"] = "http"
+    routes: list[Route] = Field(min_length=1)
+    timeouts: ClientTimeouts = ClientTimeouts()
+    limits: Limits = Limits()
+
+    @field_validator("bind")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        parse_address(value, what="bind")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_address(self.bind, what="bind")
+
+
+class Admin(Strict):
+    bind: str = "127.0.0.1:9000"
+
+
+class Config(Strict):
+    listeners: list[Listener] = Field(min_length=1)
+    pools: dict[str, Pool] = Field(min_length=1)
+    shutdown_grace: Duration = Field(default=10.0, ge=0)
+
+
+def reference_errors(config: Config) -> list[tuple[str, str]]:
+    """Problems that span the document, as (field path, message) pairs."""
+    problems: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
+    for index, listener in enumerate(config.listeners):
+        if listener.name in seen:
+            problems.append((f"listeners[{index}].name",
+                             f"{listener.name!r} is already the name of listeners[{seen[listener.name]}]; "
+                             "give each listener its own name"))
+        seen.setdefault(listener.name, index)
+        for route_index, route in enumerate(listener.routes):
+            if route.pool not in config.pools:
+                problems.append((f"listeners[{index}].routes[{route_index}].pool",
+                                 f"no pool is named {route.pool!r}; defined pools: "
+                                 f"{', '.join(sorted(config.pools))}"))
+    return problems
