@@ -1,1 +1,5 @@
+"""Matching requests to routes."""
 
+from laneway.routing.router import Router, RouteRule
+
+__all__ = ["RouteRule", "Router"]

@@ -1,8 +1,53 @@
-"""Building a running balancer from a config: listeners, pools, shutdown (work in progress)."""
+"""Building a running balancer from a config: pools, listeners, and shutdown."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+
+from laneway.balancing import create
 from laneway.config import Config
+from laneway.config.schema import Listener
+from laneway.config.schema import Pool as PoolConfig
+from laneway.http import DeadlineSweeper, HttpListener, ListenerSettings
+from laneway.routing import Router, RouteRule
+from laneway.upstream import Pool, Server
+
+log = logging.getLogger("laneway")
+
+
+def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None) -> Pool:
+    servers = []
+    for server in config.servers:
+        host, port = server.host_port
+        servers.append(Server(server.address, host, port, weight=server.weight, backup=server.backup,
+                              max_idle=config.keepalive.max_idle,
+                              idle_timeout=config.keepalive.idle_timeout))
+    return Pool(name, servers, create(config.algorithm, rng),
+                connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response)
+
+
+def build_router(listener: Listener, pools: dict[str, Pool]) -> Router:
+    rules = []
+    for route in listener.routes:
+        match = route.match
+        rules.append(RouteRule(
+            pools[route.pool],
+            host=match.host.lower().encode() if match.host else None,
+            path_prefix=match.path_prefix.encode() if match.path_prefix else None,
+        ))
+    return Router(rules)
+
+
+def listener_settings(listener: Listener) -> ListenerSettings:
+    return ListenerSettings(
+        header_timeout=listener.timeouts.header,
+        idle_timeout=listener.timeouts.idle,
+        body_timeout=listener.timeouts.body,
+        max_request_line=listener.limits.max_request_line,
+        max_header_size=listener.limits.max_header_size,
+    )
 
 
 class Runtime:
@@ -16,9 +61,45 @@ class Runtime:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.listener_addresses: dict[str, tuple[str, int]] = {}
+        self.pools: dict[str, Pool] = {}
+        self.listeners: list[HttpListener] = []
+        self.sweeper: DeadlineSweeper | None = None
 
     async def start(self) -> None:
-        raise NotImplementedError
+        loop = asyncio.get_running_loop()
+        self.sweeper = DeadlineSweeper(loop)
+        self.pools = {name: build_pool(name, pool) for name, pool in self.config.pools.items()}
+        try:
+            for listener_config in self.config.listeners:
+                listener = HttpListener(listener_config.name, build_router(listener_config, self.pools),
+                                        listener_settings(listener_config), self.sweeper)
+                host, port = listener_config.host_port
+                self.listener_addresses[listener.name] = await listener.start(host, port)
+                self.listeners.append(listener)
+        except OSError:
+            for listener in self.listeners:
+                listener.stop_accepting()
+            raise
+        self.sweeper.start()
+        loop.call_later(1.0, self._close_idle_upstreams)
+
+    def _close_idle_upstreams(self) -> None:
+        if self.sweeper is None:
+            return
+        now = self.sweeper.loop.time()
+        for pool in self.pools.values():
+            for server in pool.servers:
+                server.connections.close_expired(now)
+        self.sweeper.loop.call_later(1.0, self._close_idle_upstreams)
 
     async def shutdown(self, grace: float | None = None) -> None:
-        raise NotImplementedError
+        if grace is None:
+            grace = self.config.shutdown_grace
+        for listener in self.listeners:
+            listener.stop_accepting()
+        await asyncio.gather(*(listener.drain(grace) for listener in self.listeners))
+        for pool in self.pools.values():
+            pool.close_idle()
+        if self.sweeper is not None:
+            self.sweeper.stop()
+            self.sweeper = None

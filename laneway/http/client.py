@@ -1,0 +1,545 @@
+"""The client side of the layer 7 proxy: one ``ClientConnection`` per accepted connection.
+
+It parses requests strictly (httptools/llhttp, plus the checks below), routes each to a pool,
+takes a server and a connection to it, and streams the request through. The response comes
+back through ``laneway.http.upstream.UpstreamConnection``, which writes to this connection's
+transport.
+
+Rules of this file:
+- Nothing is written to a server while the bytes just received are being parsed: request
+  bytes are queued on the exchange and flushed after ``feed_data`` returns, so a request that
+  turns out malformed later in the same read never reaches a server.
+- Every error is raised as ``HttpError`` (or a parser error) and answered in one place,
+  ``data_received``.
+- Reading from the client pauses for three reasons, kept as bits in ``paused``: a pipelined
+  request waits for the one before it, request bytes wait for a server connection, or the
+  server's socket buffer is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+import httptools
+
+from laneway.balancing import PickContext
+from laneway.http.errors import HttpError
+from laneway.http.exchange import Exchange
+from laneway.http.messages import (
+    CONNECTION,
+    CONTENT_LENGTH,
+    EXPECT,
+    HOST,
+    REQUEST_SPECIAL,
+    TRANSFER_ENCODING,
+    UPGRADE,
+    X_FORWARDED_FOR,
+    error_response,
+)
+from laneway.http.upstream import UpstreamConnection
+
+if TYPE_CHECKING:
+    from laneway.http.listener import HttpListener
+    from laneway.upstream import Server
+
+log = logging.getLogger("laneway.http")
+
+# Request bytes held for a server before reading from the client pauses.
+HIGH_WATER = 256 * 1024
+
+PAUSE_PIPELINE = 1  # a pipelined request waits for the response before it
+PAUSE_BUFFER = 2  # request bytes wait for a connection to a server
+PAUSE_UPSTREAM = 4  # the server's socket buffer is full
+PAUSE_DONE = 8  # the client said Connection: close; nothing more may follow
+
+# What the client-side deadline means when it passes.
+IDLE, WAITING_HEAD, WAITING_BODY = 0, 1, 2
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, listener: HttpListener) -> None:
+        # Global state
+        self.listener = listener
+        self.loop = listener.loop
+        self.router = listener.router
+        self.settings = listener.settings
+        self.proto = listener.scheme
+
+        # Per-connection state
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.parser = httptools.HttpRequestParser(self)
+        self.client_ip = b""
+        self.paused = 0
+        self.write_blocked = False
+        self.closed = False
+        self.closing = False  # finish the current exchange, then close
+        self.feeding = False
+        self.current: Exchange | None = None
+        self.queue: deque[Exchange] = deque()
+        self.deferred_error: HttpError | None = None
+        self.tunnel: asyncio.BaseTransport | None = None
+        self.upgrading: Exchange | None = None
+        self.deadline = 0.0
+        self.deadline_kind = IDLE
+
+        # Per-request state, while a request head is parsed
+        self.parsing: Exchange | None = None
+        self.in_head = False
+        self.head_bytes = 0
+        self.url = b""
+        self.headers: list[bytes] = []
+        self.header_size = 0
+        self.host: bytes | None = None
+        self.host_count = 0
+        self.content_length: bytes | None = None
+        self.transfer_encoding: bytes | None = None
+        self.connection_tokens: bytes | None = None
+        self.upgrade: bytes | None = None
+        self.forwarded_for: bytes | None = None
+
+    # ------------------------------------------------------------------ asyncio protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0].encode() if peer else b""
+        self.transport.set_write_buffer_limits(high=HIGH_WATER)
+        self.listener.connections.add(self)
+        self.listener.sweeper.watched.add(self)
+        # The first request must start within the header timeout; an empty connection is
+        # then closed without an answer, as NGINX and HAProxy do.
+        self.deadline = self.loop.time() + self.settings.header_timeout
+        self.deadline_kind = IDLE
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.listener.connections.discard(self)
+        self.listener.sweeper.watched.discard(self)
+        if self.tunnel is not None:
+            self.tunnel.close()
+        for exchange in (self.current, *self.queue):
+            if exchange is not None:
+                self.abandon(exchange)
+        self.current = None
+        self.queue.clear()
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.write(data)  # type: ignore[attr-defined]
+            return
+        if self.upgrading is not None:
+            self.upgrading.send(data)
+            self.flush()
+            return
+        self.feeding = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self.feeding = False
+            self.start_upgrade(data[upgrade.args[0]:])
+            return
+        except httptools.HttpParserCallbackError as error:
+            self.feeding = False
+            cause = error.__context__
+            if isinstance(cause, HttpError):
+                self.fail(cause)
+            else:
+                log.exception("internal error while parsing a request", exc_info=cause)
+                self.fail(HttpError(500, "internal error"))
+            return
+        except httptools.HttpParserError as error:
+            self.feeding = False
+            self.fail(HttpError(400, f"malformed request: {error}"))
+            return
+        self.feeding = False
+        if self.in_head:
+            self.head_bytes += len(data)
+            limits = self.settings
+            if self.head_bytes > limits.max_request_line + limits.max_header_size:
+                self.fail(HttpError(431, "request header section too large") if self.headers or self.host
+                          else HttpError(414, "request line too long"))
+                return
+        self.flush()
+
+    def eof_received(self) -> bool | None:
+        # A client that half-closes after its request still gets the answer.
+        return self.current is not None
+
+    def pause_writing(self) -> None:
+        self.write_blocked = True
+        current = self.current
+        if current is not None and current.upstream is not None:
+            current.upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_blocked = False
+        current = self.current
+        if current is not None and current.upstream is not None:
+            current.upstream.resume_reading()
+
+    # ------------------------------------------------------------------ parser callbacks
+
+    def on_message_begin(self) -> None:
+        self.in_head = True
+        self.head_bytes = 0
+        self.url = b""
+        self.headers = []
+        self.header_size = 0
+        self.host = None
+        self.host_count = 0
+        self.content_length = None
+        self.transfer_encoding = None
+        self.connection_tokens = None
+        self.upgrade = None
+        self.forwarded_for = None
+        self.deadline = self.loop.time() + self.settings.header_timeout
+        self.deadline_kind = WAITING_HEAD
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > self.settings.max_request_line:
+            raise HttpError(414, "request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.in_head:
+            return  # a trailer field of a chunked body: dropped (RFC 9112 7.1.2)
+        self.header_size += len(name) + len(value) + 4
+        if self.header_size > self.settings.max_header_size:
+            raise HttpError(431, "request header section too large")
+        lower = name.lower()
+        if lower not in REQUEST_SPECIAL:
+            self.headers.append(b"%s: %s\r\n" % (name, value))
+        elif lower == HOST:
+            self.host = value
+            self.host_count += 1
+        elif lower == CONTENT_LENGTH:
+            self.content_length = value  # llhttp rejects duplicates and non-digits
+        elif lower == TRANSFER_ENCODING:
+            te = self.transfer_encoding
+            self.transfer_encoding = value if te is None else te + b"," + value
+        elif lower == CONNECTION:
+            tokens = self.connection_tokens
+            self.connection_tokens = value.lower() if tokens is None else tokens + b"," + value.lower()
+        elif lower == UPGRADE:
+            self.upgrade = value
+        elif lower == EXPECT:
+            # Passed on: the server answers 100 Continue (or refuses) and laneway relays it.
+            self.headers.append(b"%s: %s\r\n" % (name, value))
+        elif lower == X_FORWARDED_FOR:
+            ff = self.forwarded_for
+            self.forwarded_for = value if ff is None else ff + b", " + value
+        # Every other special header is hop-by-hop or set by laneway: dropped.
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        parser = self.parser
+        version = parser.get_http_version()
+        if version == "1.1":
+            http11 = True
+        elif version == "1.0":
+            http11 = False
+        elif version in ("2.0", "3.0"):
+            raise HttpError(505, f"HTTP/{version} is not supported over this connection; use HTTP/1.1")
+        else:
+            raise HttpError(400, f"HTTP/{version} is not supported; use HTTP/1.1")
+        method: bytes = parser.get_method()
+        if method == b"CONNECT":
+            raise HttpError(405, "CONNECT is not supported by this proxy")
+        # RFC 9112 3.2: a server MUST respond 400 to an HTTP/1.1 request that lacks a Host
+        # header field and to any request that contains more than one.
+        if self.host_count > 1:
+            raise HttpError(400, "more than one Host header")
+        if http11 and self.host_count == 0:
+            raise HttpError(400, "missing Host header")
+        chunked = False
+        if self.transfer_encoding is not None:
+            chunked = True
+            if not http11:
+                # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is a sign of smuggling.
+                raise HttpError(400, "Transfer-Encoding is not allowed in an HTTP/1.0 request")
+            codings = [c.strip().lower() for c in self.transfer_encoding.split(b",")]
+            if codings != [b"chunked"]:
+                # RFC 9112 6.3: chunked must be the final coding, else 400; laneway forwards
+                # no other coding (RFC 9112 6.1: unknown coding SHOULD get 501).
+                if codings[-1] != b"chunked" or b"chunked" in codings[:-1]:
+                    raise HttpError(400, "Transfer-Encoding must end with a single chunked")
+                raise HttpError(501, "only Transfer-Encoding: chunked is supported")
+        has_body = chunked or (self.content_length is not None and self.content_length.strip(b" \t0") != b"")
+        keep_alive = parser.should_keep_alive()
+        upgrade = self.upgrade is not None and self.connection_tokens is not None and (
+            b"upgrade" in self.connection_tokens)
+
+        pool = self.router.route(self.host or b"", self.url)
+        if pool is None:
+            raise HttpError(404, "no route matches this request", close=has_body)
+
+        head = self.request_head(method, pool.name, chunked, upgrade)
+        exchange = Exchange(self, pool, head, http11=http11, keep_alive=keep_alive, chunked=chunked,
+                            is_head=method == b"HEAD", upgrade=upgrade, started_at=self.loop.time())
+        self.parsing = exchange
+        if has_body:
+            self.deadline = self.loop.time() + self.settings.body_timeout
+            self.deadline_kind = WAITING_BODY
+        else:
+            self.deadline = 0.0
+        if self.current is None:
+            self.current = exchange
+            self.start(exchange)
+        else:
+            self.queue.append(exchange)
+            self.pause(PAUSE_PIPELINE)
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.parsing
+        assert exchange is not None
+        if exchange.chunked:
+            exchange.send(b"%x\r\n%s\r\n" % (len(body), body))
+        else:
+            exchange.send(body)
+        self.deadline = self.loop.time() + self.settings.body_timeout
+        if exchange.pending_size > HIGH_WATER:
+            self.pause(PAUSE_BUFFER)
+
+    def on_message_complete(self) -> None:
+        exchange = self.parsing
+        if exchange is None:
+            return
+        self.parsing = None
+        exchange.request_complete = True
+        if exchange.chunked:
+            exchange.send(b"0\r\n\r\n")
+        if self.deadline_kind == WAITING_BODY:
+            self.deadline = 0.0
+        if not exchange.client_keep_alive:
+            self.pause(PAUSE_DONE)
+
+    # ------------------------------------------------------------------ building the request
+
+    def request_head(self, method: bytes, pool_name: str, chunked: bool, upgrade: bool) -> bytes:
+        headers = self.headers
+        tokens = self.connection_tokens
+        if tokens is not None:
+            named = {t.strip() for t in tokens.split(b",")} - {b"close", b"keep-alive", b"upgrade", b""}
+            if named:
+                # RFC 9110 7.6.1: a proxy removes the headers the Connection header names.
+                headers = [h for h in headers if h.split(b":", 1)[0].lower() not in named]
+        host = self.host if self.host is not None else pool_name.encode()
+        ff = self.forwarded_for
+        client_ip = self.client_ip
+        parts = [method, b" ", self.url, b" HTTP/1.1\r\nHost: ", host, b"\r\n", *headers]
+        if self.content_length is not None and not chunked:
+            parts.append(b"Content-Length: %s\r\n" % self.content_length)
+        elif chunked:
+            parts.append(b"Transfer-Encoding: chunked\r\n")
+        if upgrade:
+            parts.append(b"Connection: upgrade\r\nUpgrade: %s\r\n" % self.upgrade)
+        parts.append(b"X-Forwarded-For: %s%s\r\nX-Real-IP: %s\r\nX-Forwarded-Proto: %s\r\n\r\n" % (
+            ff + b", " if ff else b"", client_ip, client_ip, self.proto))
+        return b"".join(parts)
+
+    # ------------------------------------------------------------------ exchanges
+
+    def start(self, exchange: Exchange) -> None:
+        """Give the current exchange a server and a connection to it."""
+        pool = exchange.pool
+        server = pool.pick(PickContext(client_address=self.client_ip.decode()))
+        if server is None:
+            self.upstream_failed(exchange, 503, f"no server of pool {pool.name!r} may take traffic",
+                                 count=False)
+            return
+        exchange.server = server
+        server.in_flight += 1
+        server.requests_total += 1
+        now = self.loop.time()
+        pool.balancer.on_start(server, now)
+        connection = server.connections.take(now)
+        if isinstance(connection, UpstreamConnection):
+            connection.attach(exchange)
+            if not self.feeding:
+                self.flush()
+        else:
+            self.loop.create_task(self.connect(exchange, server))
+
+    async def connect(self, exchange: Exchange, server: Server) -> None:
+        pool = exchange.pool
+        try:
+            async with asyncio.timeout(pool.connect_timeout):
+                _, connection = await self.loop.create_connection(
+                    lambda: UpstreamConnection(server, self.listener.sweeper), server.host, server.port)
+        except TimeoutError:
+            self.upstream_failed(exchange, 502, f"timed out connecting to server {server.key}")
+            return
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            self.upstream_failed(exchange, 502, f"cannot connect to server {server.key}: {reason}")
+            return
+        if self.current is not exchange or self.closed:
+            connection.close()
+            return
+        connection.attach(exchange)
+        self.flush()
+
+    def flush(self) -> None:
+        """Send the current exchange's queued request bytes to its server."""
+        exchange = self.current
+        if exchange is None:
+            return
+        upstream = exchange.upstream
+        if upstream is not None and exchange.pending:
+            upstream.send_request(exchange)
+        if self.paused & PAUSE_BUFFER and (self.parsing is None or self.parsing.pending_size <= HIGH_WATER):
+            self.resume(PAUSE_BUFFER)
+
+    def retry_fresh(self, exchange: Exchange) -> None:
+        """A reused connection closed before answering: resend on a fresh connection.
+
+        Safe because nothing but the request head reached the server (the server closed
+        an idle connection just as the request was sent, RFC 9112 9.3.1).
+        """
+        exchange.pending.insert(0, exchange.head)
+        exchange.head_sent = False
+        exchange.pending_size += len(exchange.head)
+        exchange.upstream = None
+        server = exchange.server
+        assert server is not None
+        self.loop.create_task(self.connect(exchange, server))
+
+    def exchange_done(self, exchange: Exchange) -> None:
+        """The response has been written in full."""
+        self.settle(exchange, failed=False)
+        self.current = None
+        if self.closed:
+            return
+        if self.deferred_error is not None:
+            self.fail(self.deferred_error)
+        elif self.closing or not exchange.client_keep_alive or not exchange.request_complete:
+            self.transport.close()
+        elif self.queue:
+            following = self.queue.popleft()
+            self.current = following
+            if not self.queue:
+                self.resume(PAUSE_PIPELINE)
+            self.start(following)
+        else:
+            if self.parsing is None:
+                self.deadline = self.loop.time() + self.settings.idle_timeout
+                self.deadline_kind = IDLE
+
+    def settle(self, exchange: Exchange, *, failed: bool) -> None:
+        """Tell the server and the algorithm the exchange is over (exactly once)."""
+        server = exchange.server
+        if server is None:
+            return
+        exchange.server = None
+        server.in_flight -= 1
+        if failed:
+            server.failures_total += 1
+        now = self.loop.time()
+        exchange.pool.balancer.on_end(server, now, now - exchange.started_at, failed)
+
+    def upstream_failed(self, exchange: Exchange, status: int, detail: str, *, count: bool = True) -> None:
+        """No response came from the server: answer ``status`` unless the response began."""
+        self.settle(exchange, failed=count)
+        if exchange.upstream is not None:
+            exchange.upstream.close()
+            exchange.upstream = None
+        if self.closed or self.current is not exchange:
+            return
+        if exchange.response_started:
+            self.transport.abort()
+            return
+        log.warning("%s %s: %s", status, exchange.pool.name, detail)
+        close = (not (exchange.request_complete and exchange.client_keep_alive)
+                 or bool(self.queue) or self.closing)
+        self.transport.write(error_response(status, detail, close=close))
+        exchange.response_complete = True
+        exchange.client_keep_alive = not close
+        self.exchange_done(exchange)
+
+    def abandon(self, exchange: Exchange) -> None:
+        """The client went away: drop the exchange and its server connection."""
+        self.settle(exchange, failed=False)
+        if exchange.upstream is not None and not exchange.response_complete:
+            exchange.upstream.close()
+            exchange.upstream = None
+
+    def fail(self, error: HttpError) -> None:
+        """Answer a request error and close (or, after a pipelined response, keep going)."""
+        if self.current is not None and not self.current.request_complete:
+            # The request being forwarded is broken mid-way: the server must not get the rest.
+            current = self.current
+            self.abandon(current)
+            self.current = None
+            if current.response_started:
+                self.transport.abort()
+                return
+        elif self.current is not None:
+            # Answer in order: the error follows the response before it.
+            self.deferred_error = error
+            self.pause(PAUSE_DONE)
+            return
+        self.deferred_error = None
+        if error.status >= 500:
+            log.warning("%s: %s", error.status, error.detail)
+        self.transport.write(error_response(error.status, error.detail, close=error.close))
+        if error.close:
+            self.queue.clear()
+            self.transport.close()
+            self.closed = True
+
+    def start_upgrade(self, rest: bytes) -> None:
+        """The request asked to switch protocols; bytes after it wait for the server's 101."""
+        exchange = self.parsing if self.parsing is not None else self.current
+        if exchange is None or not exchange.upgrade:
+            self.fail(HttpError(400, "unexpected protocol upgrade"))
+            return
+        self.upgrading = exchange
+        if rest:
+            exchange.send(rest)
+        self.flush()
+
+    def open_tunnel(self, upstream_transport: asyncio.BaseTransport) -> None:
+        """The server switched protocols: from now on bytes pass through both ways."""
+        self.tunnel = upstream_transport
+        self.upgrading = None
+        self.current = None
+        self.deadline = 0.0
+        self.listener.sweeper.watched.discard(self)
+        self.resume(PAUSE_DONE | PAUSE_PIPELINE | PAUSE_BUFFER)
+
+    # ------------------------------------------------------------------ flow control and timers
+
+    def pause(self, reason: int) -> None:
+        if not self.paused and not self.closed:
+            self.transport.pause_reading()
+        self.paused |= reason
+
+    def resume(self, reason: int) -> None:
+        if self.paused & reason:
+            self.paused &= ~reason
+            if not self.paused and not self.closed:
+                self.transport.resume_reading()
+
+    def on_deadline(self) -> None:
+        if self.closed:
+            return
+        if self.paused & (PAUSE_UPSTREAM | PAUSE_BUFFER):
+            # laneway stopped reading, not the client: the server side has its own timer.
+            self.deadline = self.loop.time() + self.settings.body_timeout
+            return
+        if self.deadline_kind == IDLE:
+            self.transport.close()
+            self.closed = True
+            return
+        what = "request head" if self.deadline_kind == WAITING_HEAD else "request body"
+        self.fail(HttpError(408, f"timed out waiting for the {what}"))
+
+    def begin_shutdown(self) -> None:
+        """Finish the exchange under way, if any, then close."""
+        self.closing = True
+        if self.current is None and not self.in_head and not self.closed:
+            self.transport.close()
+            self.closed = True

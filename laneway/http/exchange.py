@@ -1,0 +1,67 @@
+"""One request and its response, from the first byte of the request to the last of the answer.
+
+The client connection creates an exchange when a request head has been parsed and checked;
+the upstream connection that carries it fills in the response side. Request body bytes wait
+in ``pending`` until the exchange has an upstream connection (and, for pipelined requests,
+until the requests before it are answered).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from laneway.http.client import ClientConnection
+    from laneway.http.upstream import UpstreamConnection
+    from laneway.upstream import Pool, Server
+
+
+class Exchange:
+    __slots__ = (
+        "body_sent",
+        "chunked",
+        "client",
+        "client_keep_alive",
+        "head",
+        "head_sent",
+        "http11",
+        "is_head",
+        "pending",
+        "pending_size",
+        "pool",
+        "request_complete",
+        "response_complete",
+        "response_started",
+        "server",
+        "started_at",
+        "upgrade",
+        "upstream",
+    )
+
+    def __init__(self, client: ClientConnection, pool: Pool, head: bytes, *, http11: bool,
+                 keep_alive: bool, chunked: bool, is_head: bool, upgrade: bool, started_at: float) -> None:
+        self.client = client
+        self.pool = pool
+        self.head = head  # the request head as it goes to the server
+        self.http11 = http11
+        self.client_keep_alive = keep_alive
+        self.chunked = chunked
+        self.is_head = is_head
+        self.upgrade = upgrade
+        self.started_at = started_at
+        # Request side.
+        self.pending: list[bytes] = [head]
+        self.pending_size = len(head)
+        self.request_complete = False
+        self.head_sent = False
+        self.body_sent = False  # a byte of the body reached a server: the request cannot be replayed
+        # Response side.
+        self.server: Server | None = None
+        self.upstream: UpstreamConnection | None = None
+        self.response_started = False
+        self.response_complete = False
+
+    def send(self, data: bytes) -> None:
+        """Queue request bytes for the server (flushed by the client connection)."""
+        self.pending.append(data)
+        self.pending_size += len(data)

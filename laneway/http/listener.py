@@ -1,0 +1,65 @@
+"""An HTTP listener: the socket it binds, its connections, and how it shuts down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass
+
+from laneway.http.client import ClientConnection
+from laneway.http.deadlines import DeadlineSweeper
+from laneway.routing import Router
+
+log = logging.getLogger("laneway.http")
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerSettings:
+    header_timeout: float = 10.0
+    idle_timeout: float = 60.0
+    body_timeout: float = 60.0
+    max_request_line: int = 8 * 1024
+    max_header_size: int = 64 * 1024
+
+
+class HttpListener:
+    def __init__(self, name: str, router: Router, settings: ListenerSettings, sweeper: DeadlineSweeper,
+                 *, scheme: bytes = b"http") -> None:
+        self.name = name
+        self.router = router
+        self.settings = settings
+        self.sweeper = sweeper
+        self.loop = sweeper.loop
+        self.scheme = scheme
+        self.connections: set[ClientConnection] = set()
+        self.server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        """Bind and start accepting; returns the bound address (port 0 picks a free one)."""
+        self.server = await self.loop.create_server(
+            lambda: ClientConnection(self), host, port, reuse_address=True, backlog=4096)
+        sock = self.server.sockets[0]
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            address = sock.getsockname()
+            return address[0], address[1]
+        return host, port
+
+    def stop_accepting(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def drain(self, grace: float) -> None:
+        """Let exchanges under way finish for up to ``grace`` seconds, then close the rest."""
+        for connection in list(self.connections):
+            connection.begin_shutdown()
+        deadline = self.loop.time() + grace
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self.connections:
+            log.warning("listener %s: closing %d connection(s) still busy after %gs",
+                        self.name, len(self.connections), grace)
+            for connection in list(self.connections):
+                connection.transport.abort()
+        if self.server is not None:
+            await self.server.wait_closed()

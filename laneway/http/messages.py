@@ -1,0 +1,56 @@
+"""Bytes laneway writes itself: status lines, error responses, header names it handles.
+
+Header names are compared in lower case. Hop-by-hop headers (RFC 9110 7.6.1) describe one
+connection and are never forwarded; laneway writes its own framing for each side.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+STATUS_LINES: dict[int, bytes] = {
+    status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode() for status in HTTPStatus
+}
+
+
+def status_line(status: int) -> bytes:
+    line = STATUS_LINES.get(status)
+    if line is None:
+        line = STATUS_LINES[status] = f"HTTP/1.1 {status} Unknown\r\n".encode()
+    return line
+
+
+def error_response(status: int, detail: str, *, close: bool = True) -> bytes:
+    """A complete short plain-text response saying what went wrong."""
+    body = f"{status} {HTTPStatus(status).phrase if status in STATUS_LINES else ''}: {detail}\n".encode()
+    head = [
+        status_line(status),
+        b"Content-Type: text/plain; charset=utf-8\r\n",
+        b"Content-Length: %d\r\n" % len(body),
+        b"Connection: close\r\n" if close else b"",
+        b"\r\n",
+    ]
+    return b"".join(head) + body
+
+
+# Request headers laneway reads, replaces or drops rather than copying through.
+HOST = b"host"
+CONTENT_LENGTH = b"content-length"
+TRANSFER_ENCODING = b"transfer-encoding"
+CONNECTION = b"connection"
+UPGRADE = b"upgrade"
+EXPECT = b"expect"
+X_FORWARDED_FOR = b"x-forwarded-for"
+
+# Never forwarded in either direction (RFC 9110 7.6.1, plus the Proxy-* family).
+HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
+    b"proxy-connection", b"proxy-authorization", b"proxy-authenticate",
+})
+
+# Set by laneway on every forwarded request, so a client's own values are dropped.
+SET_BY_PROXY = frozenset({b"x-real-ip", b"x-forwarded-proto"})
+
+# Every request header name the parser must look at instead of copying through.
+REQUEST_SPECIAL = HOP_BY_HOP | SET_BY_PROXY | {HOST, CONTENT_LENGTH, EXPECT, X_FORWARDED_FOR}
+RESPONSE_SPECIAL = HOP_BY_HOP | {CONTENT_LENGTH}

@@ -1,0 +1,369 @@
+"""The server side of the layer 7 proxy: one ``UpstreamConnection`` per connection to a server.
+
+It writes the request an exchange queued, parses the response strictly (llhttp) and writes
+it to the client with laneway's own framing: the head is rebuilt without hop-by-hop headers;
+a body with a Content-Length passes through as it is; a chunked body, or one that ends when
+the server closes, is re-chunked for an HTTP/1.1 client (so the client connection can be
+kept) and sent until close to an HTTP/1.0 one. Trailers are dropped (RFC 9112 7.1.2).
+
+When the response ends the connection goes back to its server's keep-alive pool if both
+sides of the exchange ended cleanly and the server allows it; otherwise it is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import httptools
+
+from laneway.http.messages import (
+    CONNECTION,
+    CONTENT_LENGTH,
+    RESPONSE_SPECIAL,
+    TRANSFER_ENCODING,
+    UPGRADE,
+    status_line,
+)
+
+if TYPE_CHECKING:
+    from laneway.http.deadlines import DeadlineSweeper
+    from laneway.http.exchange import Exchange
+    from laneway.upstream import Server
+
+log = logging.getLogger("laneway.http")
+
+# How the response body is written to the client.
+NO_BODY, AS_IS, RECHUNK, UNTIL_CLOSE = 0, 1, 2, 3
+
+
+class UpstreamConnection(asyncio.Protocol):
+    def __init__(self, server: Server, sweeper: DeadlineSweeper) -> None:
+        # Global state
+        self.server = server
+        self.sweeper = sweeper
+        self.loop = sweeper.loop
+        self.response_timeout = server.pool.response_timeout if server.pool is not None else 60.0
+
+        # Per-connection state
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.parser = httptools.HttpResponseParser(self)
+        self.open = False
+        self.reused = False
+        self.idle_since = 0.0
+        self.deadline = 0.0
+        self.reading_paused = False
+        self.tunnel: asyncio.BaseTransport | None = None
+
+        # Per-exchange state
+        self.exchange: Exchange | None = None
+        self.client_transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.out: list[bytes] = []
+        self.received = False
+        self.in_head = False
+        self.interim = False
+        self.status = 0
+        self.headers: list[bytes] = []
+        self.content_length: bytes | None = None
+        self.connection_tokens = b""
+        self.upgrade: bytes | None = None
+        self.chunked = False
+        self.head_pending = False
+        self.server_keep_alive = False
+        self.framing = NO_BODY
+        self.until_eof = False
+        self.message_done = False
+        self.head_only = False
+
+    # ------------------------------------------------------------------ asyncio protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(high=256 * 1024)
+        self.open = True
+        self.sweeper.watched.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        self.sweeper.watched.discard(self)
+        if self.tunnel is not None:
+            self.tunnel.close()
+            return
+        exchange = self.exchange
+        if exchange is None:
+            self.server.connections.forget(self)
+            return
+        client = exchange.client
+        if self.framing in (RECHUNK, UNTIL_CLOSE) and self.until_eof and not self.message_done \
+                and exchange.response_started:
+            # The server ended a close-delimited body (RFC 9112 6.3, rule 8).
+            self.message_done = True
+            if self.framing == RECHUNK:
+                self.client_transport.write(b"0\r\n\r\n")
+            self.until_eof = False  # not reusable; finish() closes
+            self.finish()
+            return
+        self.exchange = None
+        exchange.upstream = None
+        if exchange.response_started:
+            client.upstream_failed(exchange, 502, "server closed the connection mid-response")
+        elif self.reused and not self.received and not exchange.body_sent:
+            client.retry_fresh(exchange)
+        else:
+            client.upstream_failed(exchange, 502, f"server {self.server.key} closed the connection "
+                                                  "without answering")
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.write(data)  # type: ignore[attr-defined]
+            return
+        exchange = self.exchange
+        if exchange is None:
+            self.close()  # bytes nobody asked for: the connection cannot be trusted
+            return
+        self.received = True
+        if self.deadline:
+            self.deadline = self.loop.time() + self.response_timeout
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self.switch_protocols(exchange, data[upgrade.args[0]:])
+            return
+        except httptools.HttpParserError as error:
+            self.bad_response(exchange, str(error.__context__ or error))
+            return
+        out = self.out
+        if out:
+            self.client_transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+            if self.head_pending:
+                self.head_pending = False
+                exchange.response_started = True
+        if self.message_done:
+            self.finish()
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def pause_writing(self) -> None:
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.client.pause(4)  # PAUSE_UPSTREAM
+
+    def resume_writing(self) -> None:
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.client.resume(4)
+
+    # ------------------------------------------------------------------ parser callbacks
+
+    def on_message_begin(self) -> None:
+        self.in_head = True
+        self.headers = []
+        self.content_length = None
+        self.connection_tokens = b""
+        self.upgrade = None
+        self.chunked = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.in_head:
+            return  # trailer
+        lower = name.lower()
+        if lower not in RESPONSE_SPECIAL:
+            self.headers.append(b"%s: %s\r\n" % (name, value))
+        elif lower == CONTENT_LENGTH:
+            self.content_length = value
+        elif lower == CONNECTION:
+            self.connection_tokens += b"," + value.lower()
+        elif lower == UPGRADE:
+            self.upgrade = value
+        elif lower == TRANSFER_ENCODING:
+            # RFC 9112 6.3: chunked only when it is the final coding; else until close.
+            self.chunked = value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        exchange = self.exchange
+        assert exchange is not None
+        status = self.parser.get_status_code()
+        self.status = status
+        headers = self.headers
+        if self.connection_tokens:
+            named = {t.strip() for t in self.connection_tokens.split(b",")} - {
+                b"close", b"keep-alive", b"upgrade", b""}
+            if named:
+                headers = [h for h in headers if h.split(b":", 1)[0].lower() not in named]
+        if status < 200 and status != 101:
+            # 100 Continue, 103 Early Hints: relayed to HTTP/1.1 clients, then the real answer.
+            self.interim = True
+            if exchange.http11:
+                self.out.append(status_line(status) + b"".join(headers) + b"\r\n")
+            return
+        self.head_pending = True
+        # Read now: llhttp forgets it once the message is complete.
+        self.server_keep_alive = self.parser.should_keep_alive()
+        client = exchange.client
+        keep_client = exchange.client_keep_alive and not client.closing
+        parts = [status_line(status), *headers]
+        self.until_eof = False
+        if status == 101:
+            if not exchange.upgrade or self.upgrade is None:
+                raise ValueError("101 Switching Protocols to a request that did not ask to upgrade")
+            parts.append(b"Connection: upgrade\r\nUpgrade: %s\r\n" % self.upgrade)
+            self.framing = NO_BODY
+        elif exchange.is_head or status == 204 or status == 304:
+            self.framing = NO_BODY
+            if self.content_length is not None and status != 204:
+                parts.append(b"Content-Length: %s\r\n" % self.content_length)
+            self.head_only = exchange.is_head
+        elif self.content_length is not None:
+            self.framing = AS_IS
+            parts.append(b"Content-Length: %s\r\n" % self.content_length)
+        else:
+            self.until_eof = not self.chunked
+            if exchange.http11:
+                self.framing = RECHUNK
+                parts.append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.framing = UNTIL_CLOSE
+                keep_client = False
+        if exchange.upgrade and status != 101:
+            keep_client = False  # the client's parser stopped at the upgrade request
+        if not keep_client:
+            parts.append(b"Connection: close\r\n")
+            exchange.client_keep_alive = False
+        elif not exchange.http11:
+            parts.append(b"Connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        self.out.append(b"".join(parts))
+        if self.head_only:
+            self.message_done = True
+
+    def on_body(self, body: bytes) -> None:
+        if self.head_only:
+            return
+        if self.framing == RECHUNK:
+            self.out.append(b"%x\r\n%s\r\n" % (len(body), body))
+        elif body:
+            self.out.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            return
+        if self.head_only:
+            return
+        if self.framing == RECHUNK:
+            self.out.append(b"0\r\n\r\n")
+        self.message_done = True
+
+    # ------------------------------------------------------------------ exchanges
+
+    def attach(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        exchange.upstream = self
+        self.client_transport = exchange.client.transport
+        self.received = False
+        self.message_done = False
+        self.head_only = False
+        self.interim = False
+        self.framing = NO_BODY
+        if exchange.client.write_blocked:
+            self.pause_reading()
+
+    def send_request(self, exchange: Exchange) -> None:
+        pending = exchange.pending
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        if exchange.head_sent:
+            exchange.body_sent = True
+        else:
+            exchange.head_sent = True
+            exchange.body_sent = len(data) > len(exchange.head)
+        pending.clear()
+        exchange.pending_size = 0
+        self.transport.write(data)
+        if exchange.request_complete:
+            self.deadline = self.loop.time() + self.response_timeout
+
+    def finish(self) -> None:
+        exchange = self.exchange
+        assert exchange is not None
+        self.exchange = None
+        exchange.upstream = None
+        exchange.response_complete = True
+        self.deadline = 0.0
+        if self.reading_paused:
+            self.resume_reading()
+        reusable = self.open and exchange.request_complete and not self.until_eof and self.server_keep_alive
+        if self.head_only:
+            # llhttp cannot be told a response answers HEAD: start afresh for the next one.
+            self.parser = httptools.HttpResponseParser(self)
+            self.head_only = False
+        if reusable:
+            self.reused = True
+            self.server.connections.give_back(self, self.loop.time())
+        else:
+            self.close()
+        exchange.client.exchange_done(exchange)
+
+    def bad_response(self, exchange: Exchange, detail: str) -> None:
+        self.exchange = None
+        exchange.upstream = None
+        self.out.clear()
+        self.head_pending = False
+        self.close()
+        log.warning("malformed response from server %s: %s", self.server.key, detail)
+        exchange.client.upstream_failed(exchange, 502, f"malformed response from server {self.server.key}")
+
+    def switch_protocols(self, exchange: Exchange, rest: bytes) -> None:
+        if self.status != 101 or not exchange.upgrade:
+            self.bad_response(exchange, "unexpected protocol switch")
+            return
+        out = self.out
+        if rest:
+            out.append(rest)
+        self.client_transport.write(b"".join(out))
+        out.clear()
+        self.exchange = None
+        exchange.upstream = None
+        self.deadline = 0.0
+        self.sweeper.watched.discard(self)
+        exchange.response_complete = True
+        client = exchange.client
+        client.settle(exchange, failed=False)
+        self.tunnel = self.client_transport
+        client.open_tunnel(self.transport)
+        if exchange.pending:
+            self.transport.write(b"".join(exchange.pending))
+            exchange.pending.clear()
+
+    # ------------------------------------------------------------------ flow control, timers
+
+    def pause_reading(self) -> None:
+        if not self.reading_paused and self.open:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused and self.open:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def on_deadline(self) -> None:
+        exchange = self.exchange
+        if exchange is None:
+            return
+        self.exchange = None
+        exchange.upstream = None
+        self.close()
+        exchange.client.upstream_failed(
+            exchange, 504, f"server {self.server.key} did not answer within {self.response_timeout:g}s")
+
+    def is_open(self) -> bool:
+        return self.open
+
+    def close(self) -> None:
+        if self.open:
+            self.open = False
+            self.transport.close()

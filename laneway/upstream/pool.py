@@ -1,0 +1,49 @@
+"""A pool: its servers, its backups, and the algorithm that chooses among them.
+
+The algorithm only ever sees the servers that may take traffic: the primaries that are up,
+or, when none is, the backups that are up (NGINX's ``backup``). ``refresh()`` recomputes that
+set and hands it to the algorithm; it is called whenever a server's state changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from laneway.balancing import Balancer, PickContext
+from laneway.upstream.server import Server
+
+
+class Pool:
+    def __init__(self, name: str, servers: Sequence[Server], balancer: Balancer[Server], *,
+                 connect_timeout: float = 5.0, response_timeout: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.servers = list(servers)
+        self.balancer = balancer
+        self.connect_timeout = connect_timeout
+        self.response_timeout = response_timeout
+        self.clock = clock
+        for server in self.servers:
+            server.pool = self
+        self.available: list[Server] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Hand the algorithm the servers that may take traffic now."""
+        primaries = [s for s in self.servers if s.up and not s.backup]
+        self.available = primaries or [s for s in self.servers if s.up and s.backup]
+        self.balancer.update(self.available, self.clock())
+
+    def set_up(self, server: Server, up: bool) -> None:
+        """The one place a server's health state changes; the algorithm is told at once."""
+        if server.up != up:
+            server.up = up
+            self.refresh()
+
+    def pick(self, context: PickContext) -> Server | None:
+        return self.balancer.pick(context, self.clock())
+
+    def close_idle(self) -> None:
+        for server in self.servers:
+            server.connections.close_all()
