@@ -165,7 +165,8 @@ class ClientConnection(asyncio.Protocol):
         self.flush()
 
     def eof_received(self) -> bool | None:
-        # A client that half-closes after its request still gets the answer.
+        # A client that half-closes after its request still gets the answer, then the close.
+        self.closing = True
         return self.current is not None
 
     def pause_writing(self) -> None:
@@ -415,7 +416,7 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.deferred_error is not None:
             self.fail(self.deferred_error)
-        elif self.closing or not exchange.client_keep_alive or not exchange.request_complete:
+        elif not exchange.client_keep_alive or not exchange.request_complete:
             self.transport.close()
         elif self.queue:
             following = self.queue.popleft()
@@ -423,6 +424,8 @@ class ClientConnection(asyncio.Protocol):
             if not self.queue:
                 self.resume(PAUSE_PIPELINE)
             self.start(following)
+        elif self.closing:
+            self.transport.close()
         else:
             if self.parsing is None:
                 self.deadline = self.loop.time() + self.settings.idle_timeout

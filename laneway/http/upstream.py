@@ -204,7 +204,7 @@ class UpstreamConnection(asyncio.Protocol):
         # Read now: llhttp forgets it once the message is complete.
         self.server_keep_alive = self.parser.should_keep_alive()
         client = exchange.client
-        keep_client = exchange.client_keep_alive and not client.closing
+        keep_client = exchange.client_keep_alive and not (client.closing and not client.queue)
         parts = [status_line(status), *headers]
         self.until_eof = False
         if status == 101:
