@@ -8,11 +8,13 @@ the value given, and what is expected, e.g.::
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from laneway.config.schema import Config, reference_errors
 
@@ -55,14 +57,16 @@ def parse_config(document: object, source: str = "<config>") -> Config:
         raise ConfigError(source, [f"{source}: the file is empty; it needs at least listeners and pools"])
     if not isinstance(document, dict):
         raise ConfigError(source, [f"{source}: expected a mapping with listeners and pools at the top, "
-                                   f"got {type(document).__name__}"])
+                                   f"got {_kind(document)}"])
+    problems: list[str] = []
+    config: Config | None = None
     try:
         config = Config.model_validate(document)
     except ValidationError as error:
-        raise ConfigError(source, [f"{source}: {line}" for line in _describe(error)]) from None
-    problems = reference_errors(config)
-    if problems:
-        raise ConfigError(source, [f"{source}: {path}: {message}" for path, message in problems])
+        problems.extend(_describe(error, document))
+    problems.extend(f"{path}: {message}" for path, message in reference_errors(document))
+    if problems or config is None:
+        raise ConfigError(source, [f"{source}: {line}" for line in problems])
     return config
 
 
@@ -77,11 +81,11 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
-def _describe(error: ValidationError) -> list[str]:
+def _describe(error: ValidationError, document: dict[str, Any]) -> list[str]:
     lines = []
     for item in error.errors(include_url=False):
         loc = tuple(part for part in item["loc"] if not _is_union_tag(part))
-        lines.append(f"{field_path(loc)}: {_message(item)}")
+        lines.append(f"{field_path(loc)}: {_message(item, loc, document)}")
     return lines
 
 
@@ -90,20 +94,116 @@ def _is_union_tag(part: int | str) -> bool:
     return isinstance(part, str) and (part.startswith("function-") or part.startswith("literal["))
 
 
-def _message(item: Any) -> str:
+# What each pydantic type error expected, in the words of a YAML file.
+_EXPECTED = {
+    "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
+    "float_type": "a number", "float_parsing": "a number",
+    "string_type": "a string", "bool_type": "true or false", "bool_parsing": "true or false",
+    "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
+           "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+# Field patterns, said in words.
+_PATTERNS = {r"^[A-Za-z0-9_.-]+$": "only letters, digits, '_', '.' and '-'"}
+
+
+def _message(item: Any, loc: tuple[int | str, ...], document: dict[str, Any]) -> str:
     kind = item["type"]
-    value = item.get("input")
     ctx = item.get("ctx") or {}
+    # The value as the file spells it ("0ms"), not as a validator converted it (0.0).
+    found, value = _lookup(document, loc)
+    shown = _show(value if found else item.get("input"))
     if kind == "extra_forbidden":
-        return "unknown key; remove it or check its spelling"
+        return f"unknown key; {_unknown_key_fix(loc)}"
     if kind == "missing":
-        return "required but missing"
+        return "required but missing; add it"
     if kind == "value_error":
         return str(ctx.get("error", item["msg"]))
     if kind == "literal_error":
-        return f"got {value!r}; expected one of {ctx.get('expected', '')}"
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        return f"{item['msg'].lower()}, got {value!r}"
-    if kind in ("too_short",) and isinstance(value, list | dict):
+        return f"got {shown}; expected one of {ctx.get('expected', '')}"
+    if kind in _BOUNDS:
+        sign, key = _BOUNDS[kind]
+        bound = ctx.get(key)
+        return f"must be {sign} {bound:g}, got {shown}" if isinstance(bound, float) else \
+            f"must be {sign} {bound}, got {shown}"
+    if kind == "too_short" and isinstance(item.get("input"), list | dict):
         return "must not be empty"
-    return f"{item['msg'][0].lower()}{item['msg'][1:]}, got {value!r}"
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        return f"may contain {_PATTERNS.get(pattern, f'only text matching {pattern}')}, got {shown}"
+    if kind in _EXPECTED:
+        given = value if found else item.get("input")
+        return f"expected {_EXPECTED[kind]}, got {_kind(given)}" + ("" if given is None else f" {shown}")
+    return f"{item['msg'][0].lower()}{item['msg'][1:]}, got {shown}"
+
+
+def _lookup(document: object, loc: tuple[int | str, ...]) -> tuple[bool, object]:
+    node = document
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            continue
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            continue
+        return False, None
+    return True, node
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _unknown_key_fix(loc: tuple[int | str, ...]) -> str:
+    """Name the keys that the mapping holding ``loc[-1]`` accepts, and the likeliest one meant."""
+    model = _model_at(loc[:-1])
+    if model is None:
+        return "remove it or check its spelling"
+    known = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{hint}known keys: {', '.join(known)}"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model that validates the mapping at ``loc`` (lists and dicts of models included)."""
+    annotation: Any = Config
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(part, str):
+            field = annotation.model_fields.get(part)
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif get_origin(annotation) in (list, dict):
+            annotation = get_args(annotation)[-1]  # list[Server] -> Server; dict[str, Pool] -> Pool
+        else:
+            return None
+    annotation = _unwrap(annotation)
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``Match | None`` -> ``Match``."""
+    if get_origin(annotation) in (Union, UnionType):
+        members = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return members[0] if len(members) == 1 else annotation
+    return annotation

@@ -8,7 +8,8 @@ whole document in ``Config``.
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -41,7 +42,10 @@ def parse_address(value: str, *, what: str) -> tuple[str, int]:
         raise ValueError(f"port must be 0-65535, got {port}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-        ipaddress.IPv6Address(host)
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{what} has an invalid IPv6 address in [...], got {value!r}") from None
     return host, port
 
 
@@ -146,19 +150,34 @@ class Config(Strict):
     shutdown_grace: Duration = Field(default=10.0, ge=0)
 
 
-def reference_errors(config: Config) -> list[tuple[str, str]]:
-    """Problems that span the document, as (field path, message) pairs."""
+def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Problems that span the document, as (field path, message) pairs.
+
+    This reads the document as parsed from YAML, before (and whatever) the schema says about
+    it, so that a route to a missing pool is reported together with a bad weight elsewhere
+    rather than only once the weight is fixed. Parts of the wrong shape are skipped here:
+    the schema reports those.
+    """
     problems: list[tuple[str, str]] = []
+    pools = document.get("pools")
+    pool_names = sorted(str(name) for name in pools) if isinstance(pools, dict) else None
+    listeners = document.get("listeners")
     seen: dict[str, int] = {}
-    for index, listener in enumerate(config.listeners):
-        if listener.name in seen:
-            problems.append((f"listeners[{index}].name",
-                             f"{listener.name!r} is already the name of listeners[{seen[listener.name]}]; "
-                             "give each listener its own name"))
-        seen.setdefault(listener.name, index)
-        for route_index, route in enumerate(listener.routes):
-            if route.pool not in config.pools:
+    for index, listener in enumerate(listeners if isinstance(listeners, list) else []):
+        if not isinstance(listener, dict):
+            continue
+        name = listener.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append((f"listeners[{index}].name",
+                                 f"{name!r} is already the name of listeners[{seen[name]}]; "
+                                 "give each listener its own name"))
+            seen.setdefault(name, index)
+        routes = listener.get("routes")
+        for route_index, route in enumerate(routes if isinstance(routes, list) else []):
+            pool = route.get("pool") if isinstance(route, dict) else None
+            if isinstance(pool, str) and pool_names is not None and pool not in pool_names:
                 problems.append((f"listeners[{index}].routes[{route_index}].pool",
-                                 f"no pool is named {route.pool!r}; defined pools: "
-                                 f"{', '.join(sorted(config.pools))}"))
+                                 f"no pool is named {pool!r}; defined pools: "
+                                 f"{', '.join(pool_names) or '(none)'}"))
     return problems
