@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from laneway.balancing import PickContext
+from laneway.balancing import NO_CONTEXT, PickContext
 from laneway.http.errors import HttpError
 from laneway.http.exchange import Exchange
 from laneway.http.messages import (
@@ -72,6 +72,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
+        self.pick_context = NO_CONTEXT
         self.paused = 0
         self.write_blocked = False
         self.closed = False
@@ -106,6 +107,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.client_ip = peer[0].encode() if peer else b""
+        self.pick_context = PickContext(client_address=peer[0] if peer else None)
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
         self.listener.connections.add(self)
         self.listener.sweeper.watched.add(self)
@@ -346,7 +348,7 @@ class ClientConnection(asyncio.Protocol):
     def start(self, exchange: Exchange) -> None:
         """Give the current exchange a server and a connection to it."""
         pool = exchange.pool
-        server = pool.pick(PickContext(client_address=self.client_ip.decode()))
+        server = pool.pick(self.pick_context)
         if server is None:
             self.upstream_failed(exchange, 503, f"no server of pool {pool.name!r} may take traffic",
                                  count=False)

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("laneway.http")
 
+# Connection header values that name no other header (the common ones, checked cheaply).
+NO_NAMED_HEADERS = frozenset({b"", b",keep-alive", b",close", b",upgrade"})
+
 # How the response body is written to the client.
 NO_BODY, AS_IS, RECHUNK, UNTIL_CLOSE = 0, 1, 2, 3
 
@@ -189,7 +192,7 @@ class UpstreamConnection(asyncio.Protocol):
         status = self.parser.get_status_code()
         self.status = status
         headers = self.headers
-        if self.connection_tokens:
+        if self.connection_tokens not in NO_NAMED_HEADERS:
             named = {t.strip() for t in self.connection_tokens.split(b",")} - {
                 b"close", b"keep-alive", b"upgrade", b""}
             if named:
