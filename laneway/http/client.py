@@ -56,7 +56,7 @@ PAUSE_UPSTREAM = 4  # the server's socket buffer is full
 PAUSE_DONE = 8  # the client said Connection: close; nothing more may follow
 
 # What the client-side deadline means when it passes.
-IDLE, WAITING_HEAD, WAITING_BODY = 0, 1, 2
+IDLE, WAITING_HEAD, WAITING_BODY, SENDING = 0, 1, 2, 3
 
 
 class ClientConnection(asyncio.Protocol):
@@ -173,12 +173,19 @@ class ClientConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_blocked = True
+        # A client that stops reading its response is cut off after the idle timeout
+        # (NGINX's send_timeout); until then the server side waits without a deadline.
+        self.deadline = self.loop.time() + self.settings.idle_timeout
+        self.deadline_kind = SENDING
         current = self.current
         if current is not None and current.upstream is not None:
             current.upstream.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_blocked = False
+        if self.deadline_kind == SENDING:
+            self.deadline = 0.0
+            self.deadline_kind = IDLE
         current = self.current
         if current is not None and current.upstream is not None:
             current.upstream.resume_reading()
@@ -534,6 +541,10 @@ class ClientConnection(asyncio.Protocol):
         if self.paused & (PAUSE_UPSTREAM | PAUSE_BUFFER):
             # laneway stopped reading, not the client: the server side has its own timer.
             self.deadline = self.loop.time() + self.settings.body_timeout
+            return
+        if self.deadline_kind == SENDING:
+            log.info("client %s stopped reading its response; closing", self.client_ip.decode())
+            self.transport.abort()
             return
         if self.deadline_kind == IDLE:
             self.transport.close()

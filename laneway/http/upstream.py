@@ -357,6 +357,10 @@ class UpstreamConnection(asyncio.Protocol):
         exchange = self.exchange
         if exchange is None:
             return
+        if self.reading_paused:
+            # laneway stopped reading because the client is slow: not the server's fault.
+            self.deadline = self.loop.time() + self.response_timeout
+            return
         self.exchange = None
         exchange.upstream = None
         self.close()
