@@ -18,14 +18,8 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from laneway.http.messages import (
-    CONNECTION,
-    CONTENT_LENGTH,
-    RESPONSE_SPECIAL,
-    TRANSFER_ENCODING,
-    UPGRADE,
-    status_line,
-)
+from laneway.http.messages import status_line
+from laneway.http.response_head import read_response_head
 
 if TYPE_CHECKING:
     from laneway.http.deadlines import DeadlineSweeper
@@ -34,8 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("laneway.http")
 
-# Connection header values that name no other header (the common ones, checked cheaply).
-NO_NAMED_HEADERS = frozenset({b"", b",keep-alive", b",close", b",upgrade"})
+# A server's response head may be at most this large (HAProxy's tune.bufsize is 16 KiB).
+MAX_RESPONSE_HEAD = 64 * 1024
 
 # How the response body is written to the client.
 NO_BODY, AS_IS, RECHUNK, UNTIL_CLOSE = 0, 1, 2, 3
@@ -65,13 +59,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.out: list[bytes] = []
         self.received = False
         self.in_head = False
+        self.raw_head = b""
         self.interim = False
         self.status = 0
-        self.headers: list[bytes] = []
-        self.content_length: bytes | None = None
-        self.connection_tokens = b""
-        self.upgrade: bytes | None = None
-        self.chunked = False
         self.head_pending = False
         self.server_keep_alive = False
         self.framing = NO_BODY
@@ -128,6 +118,11 @@ class UpstreamConnection(asyncio.Protocol):
         self.received = True
         if self.deadline:
             self.deadline = self.loop.time() + self.response_timeout
+        if self.in_head:
+            self.raw_head = self.raw_head + data if self.raw_head else data
+            if len(self.raw_head) > MAX_RESPONSE_HEAD and self.raw_head.find(b"\r\n\r\n") < 0:
+                self.bad_response(exchange, f"response head larger than {MAX_RESPONSE_HEAD} bytes")
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -161,84 +156,61 @@ class UpstreamConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ parser callbacks
 
-    def on_message_begin(self) -> None:
-        self.in_head = True
-        self.headers = []
-        self.content_length = None
-        self.connection_tokens = b""
-        self.upgrade = None
-        self.chunked = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if not self.in_head:
-            return  # trailer
-        lower = name.lower()
-        if lower not in RESPONSE_SPECIAL:
-            self.headers.append(b"%s: %s\r\n" % (name, value))
-        elif lower == CONTENT_LENGTH:
-            self.content_length = value
-        elif lower == CONNECTION:
-            self.connection_tokens += b"," + value.lower()
-        elif lower == UPGRADE:
-            self.upgrade = value
-        elif lower == TRANSFER_ENCODING:
-            # RFC 9112 6.3: chunked only when it is the final coding; else until close.
-            self.chunked = value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
-
     def on_headers_complete(self) -> None:
-        self.in_head = False
         exchange = self.exchange
         assert exchange is not None
+        # The head ends at the first CRLF CRLF of the bytes collected since it began.
+        raw = self.raw_head
+        end = raw.find(b"\r\n\r\n") + 4
+        head = read_response_head(raw[:end])
+        self.raw_head = raw[end:]
         status = self.parser.get_status_code()
         self.status = status
-        headers = self.headers
-        if self.connection_tokens not in NO_NAMED_HEADERS:
-            named = {t.strip() for t in self.connection_tokens.split(b",")} - {
-                b"close", b"keep-alive", b"upgrade", b""}
-            if named:
-                headers = [h for h in headers if h.split(b":", 1)[0].lower() not in named]
         if status < 200 and status != 101:
             # 100 Continue, 103 Early Hints: relayed to HTTP/1.1 clients, then the real answer.
             self.interim = True
             if exchange.http11:
-                self.out.append(status_line(status) + b"".join(headers) + b"\r\n")
+                self.out.append(b"%s%s\r\n\r\n" % (status_line(status)[:-2], head.fields))
             return
+        self.in_head = False
+        self.raw_head = b""
         self.head_pending = True
         # Read now: llhttp forgets it once the message is complete.
         self.server_keep_alive = self.parser.should_keep_alive()
         client = exchange.client
         keep_client = exchange.client_keep_alive and not (client.closing and not client.queue)
-        parts = [status_line(status), *headers]
+        parts = [status_line(status)[:-2], head.fields]
         self.until_eof = False
+        content_length = head.content_length
         if status == 101:
-            if not exchange.upgrade or self.upgrade is None:
+            if not exchange.upgrade or head.upgrade is None:
                 raise ValueError("101 Switching Protocols to a request that did not ask to upgrade")
-            parts.append(b"Connection: upgrade\r\nUpgrade: %s\r\n" % self.upgrade)
+            parts.append(b"\r\nConnection: upgrade\r\nUpgrade: %s" % head.upgrade)
             self.framing = NO_BODY
         elif exchange.is_head or status == 204 or status == 304:
             self.framing = NO_BODY
-            if self.content_length is not None and status != 204:
-                parts.append(b"Content-Length: %s\r\n" % self.content_length)
+            if content_length is not None and status != 204:
+                parts.append(b"\r\nContent-Length: %s" % content_length)
             self.head_only = exchange.is_head
-        elif self.content_length is not None:
+        elif content_length is not None:
             self.framing = AS_IS
-            parts.append(b"Content-Length: %s\r\n" % self.content_length)
+            parts.append(b"\r\nContent-Length: %s" % content_length)
         else:
-            self.until_eof = not self.chunked
+            self.until_eof = not head.chunked
             if exchange.http11:
                 self.framing = RECHUNK
-                parts.append(b"Transfer-Encoding: chunked\r\n")
+                parts.append(b"\r\nTransfer-Encoding: chunked")
             else:
                 self.framing = UNTIL_CLOSE
                 keep_client = False
         if exchange.upgrade and status != 101:
             keep_client = False  # the client's parser stopped at the upgrade request
         if not keep_client:
-            parts.append(b"Connection: close\r\n")
+            parts.append(b"\r\nConnection: close")
             exchange.client_keep_alive = False
         elif not exchange.http11:
-            parts.append(b"Connection: keep-alive\r\n")
-        parts.append(b"\r\n")
+            parts.append(b"\r\nConnection: keep-alive")
+        parts.append(b"\r\n\r\n")
         self.out.append(b"".join(parts))
         if self.head_only:
             self.message_done = True
@@ -268,6 +240,8 @@ class UpstreamConnection(asyncio.Protocol):
         exchange.upstream = self
         self.client_transport = exchange.client.transport
         self.received = False
+        self.in_head = True
+        self.raw_head = b""
         self.message_done = False
         self.head_only = False
         self.interim = False

@@ -1,0 +1,72 @@
+"""Reading a server's response head in one pass instead of one callback per header.
+
+llhttp has already checked the head (tokens, values, no obs-fold, no bare CR or LF, at most
+one Content-Length, no Content-Length beside Transfer-Encoding); this module only needs the
+few fields laneway acts on, and the rest as one block to copy through. One regular
+expression finds them, which costs far less than a Python call per header line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+# A field line that laneway reads or drops: hop-by-hop (RFC 9110 7.6.1) and Content-Length.
+# Each field line in the block starts with CRLF; llhttp allows no space before the colon.
+_SPECIAL_FIELD = re.compile(
+    rb"\r\n(connection|keep-alive|te|trailer|transfer-encoding|upgrade|proxy-connection"
+    rb"|proxy-authenticate|proxy-authorization|content-length):([^\r]*)",
+    re.IGNORECASE,
+)
+_FIELD_NAME = re.compile(rb"\r\n([^:]+):")
+# Connection header values that name no other header.
+_NOTHING_NAMED = frozenset({b"close", b"keep-alive", b"upgrade", b""})
+
+
+class ResponseHead(NamedTuple):
+    fields: bytes  # the fields to copy through, each preceded by CRLF, no final CRLF
+    content_length: bytes | None
+    chunked: bool  # Transfer-Encoding ends in chunked (RFC 9112 6.3)
+    upgrade: bytes | None
+
+
+def read_response_head(head: bytes) -> ResponseHead:
+    """``head`` is the whole head from the status line up to and including CRLF CRLF."""
+    fields = head[head.find(b"\r\n"):-4]
+    content_length = upgrade = None
+    chunked = False
+    named: set[bytes] | None = None
+    kept: list[bytes] = []
+    position = 0
+    for match in _SPECIAL_FIELD.finditer(fields):
+        kept.append(fields[position:match.start()])
+        position = match.end()
+        name = match.group(1).lower()
+        value = match.group(2).strip(b" \t")
+        if name == b"content-length":
+            content_length = value
+        elif name == b"transfer-encoding":
+            chunked = value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+        elif name == b"upgrade":
+            upgrade = value
+        elif name == b"connection":
+            tokens = {token.strip() for token in value.lower().split(b",")} - _NOTHING_NAMED
+            if tokens:
+                named = tokens if named is None else named | tokens
+    if position:
+        kept.append(fields[position:])
+        fields = b"".join(kept)
+    if named:
+        fields = _without(fields, named)
+    return ResponseHead(fields, content_length, chunked, upgrade)
+
+
+def _without(fields: bytes, names: set[bytes]) -> bytes:
+    """Drop the fields a Connection header names (RFC 9110 7.6.1)."""
+    lines = fields.split(b"\r\n")
+    return b"\r\n".join(line for line in lines if line.split(b":", 1)[0].lower() not in names)
+
+
+def field_names(fields: bytes) -> list[bytes]:
+    """The names in a block of fields, in lower case (for tests and logs)."""
+    return [match.group(1).lower() for match in _FIELD_NAME.finditer(fields)]
