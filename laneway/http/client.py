@@ -464,8 +464,8 @@ class ClientConnection(asyncio.Protocol):
             self.transport.abort()
             return
         log.warning("%s %s: %s", status, exchange.pool.name, detail)
-        close = (not (exchange.request_complete and exchange.client_keep_alive)
-                 or bool(self.queue) or self.closing)
+        # The connection stays usable only if the client has sent the whole request.
+        close = not (exchange.request_complete and exchange.client_keep_alive)
         self.transport.write(error_response(status, detail, close=close))
         exchange.response_complete = True
         exchange.client_keep_alive = not close
