@@ -1,0 +1,126 @@
+"""A laneway ``Runtime`` in front of test backends, all on one background event loop.
+
+``start_balancer`` builds the config (one listener ``web`` on a free port, one pool ``p``
+holding the backends), starts everything and returns a ``Balancer`` for the test to talk to.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from laneway.config import parse_config
+from laneway.runtime.server import Runtime
+from tests.support.backend import Backend, start_backends, stop_all
+from tests.support.loop_thread import LoopThread
+
+PROBE_PATH = "/__probe__"
+
+
+def make_config(servers: list[str], *, listener: dict[str, Any] | None = None,
+                pool: dict[str, Any] | None = None, shutdown_grace: str | None = None) -> dict[str, Any]:
+    """A config document: listener ``web`` on 127.0.0.1:0 routing everything to pool ``p``.
+
+    ``listener`` and ``pool`` are merged into the listener and the pool (e.g.
+    ``listener={"timeouts": {"header": "0.5s"}}``).
+    """
+    document: dict[str, Any] = {
+        "listeners": [{"name": "web", "bind": "127.0.0.1:0", "routes": [{"pool": "p"}], **(listener or {})}],
+        "pools": {"p": {"servers": [{"address": address} for address in servers], **(pool or {})}},
+    }
+    if shutdown_grace is not None:
+        document["shutdown_grace"] = shutdown_grace
+    return document
+
+
+@dataclass
+class Balancer:
+    loop: LoopThread
+    runtime: Runtime
+    backends: list[Backend]
+    address: tuple[str, int]
+    stopped: bool = field(default=False)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://{host}:{port}"
+
+    @property
+    def backend(self) -> Backend:
+        """The first (often the only) backend."""
+        return self.backends[0]
+
+    def client(self, **options: Any) -> httpx.Client:
+        options.setdefault("timeout", 10.0)
+        return httpx.Client(base_url=self.url, trust_env=False, **options)
+
+    def get(self, path: str, **options: Any) -> httpx.Response:
+        """One request on a fresh client connection."""
+        with self.client() as client:
+            return client.get(path, **options)
+
+    def probe(self) -> httpx.Response:
+        """A request that must succeed: the listener still serves after whatever came before."""
+        response = self.get(PROBE_PATH, headers={"Connection": "close"})
+        assert response.status_code == 200, (
+            f"probe after the fault got {response.status_code}: {response.text}")
+        return response
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run ``function`` on the event loop thread (to touch the runtime's state)."""
+        return self.loop.call(function, *args)
+
+    def shutdown(self, grace: float = 1.0) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.loop.run(self.runtime.shutdown(grace=grace), timeout=grace + 10.0)
+
+    def stop(self) -> None:
+        try:
+            self.shutdown()
+        finally:
+            self.loop.run(stop_all(self.backends))
+
+
+def start_balancer(loop: LoopThread, backends: int = 1, *, servers: list[str] | None = None,
+                   backend_settings: dict[str, Any] | None = None, **config: Any) -> Balancer:
+    """Start ``backends`` recording backends and a runtime in front of them.
+
+    ``servers`` replaces the backends' addresses in the pool (e.g. a closed port);
+    ``config`` goes to ``make_config``.
+    """
+    started = loop.run(start_backends(backends, **(backend_settings or {})))
+    addresses = servers if servers is not None else [f"{b.address[0]}:{b.address[1]}" for b in started]
+    runtime = Runtime(parse_config(make_config(addresses, **config)))
+    try:
+        loop.run(runtime.start())
+    except BaseException:
+        loop.run(stop_all(started))
+        raise
+    return Balancer(loop, runtime, started, runtime.listener_addresses["web"])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01,
+             message: str = "condition") -> Any:
+    """Poll ``condition`` until it is truthy (and return it), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not reached within {timeout}s")
+        time.sleep(interval)
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening on it (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
