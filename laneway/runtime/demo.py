@@ -22,6 +22,7 @@ import re
 import string
 from dataclasses import dataclass
 from importlib import resources
+from typing import cast
 
 from laneway.config import Config, parse_config_text
 
@@ -137,8 +138,8 @@ class DemoConnection(asyncio.Protocol):
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not derive from asyncio.Transport; they have its methods.
+        self.transport = cast(asyncio.Transport, transport)
         self.server.connections.add(self)
         self._arm_idle_timer()
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+import uvloop
 
 from laneway.runtime.demo import DemoServer, demo_config, parse_head, start_demo_servers
 
@@ -61,11 +62,25 @@ async def at_eof(reader: asyncio.StreamReader) -> bool:
     return await asyncio.wait_for(reader.read(1), 5) == b""
 
 
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), 10))
+Runner = Callable[[Callable[[], Awaitable[None]]], None]
 
 
-def test_a_get_is_answered_with_a_body_naming_the_server() -> None:
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> Runner:
+    """Runs a scenario on asyncio's loop and on uvloop's, which ``laneway demo`` uses."""
+    factory = uvloop.new_event_loop if request.param == "uvloop" else None
+
+    def run_scenario(scenario: Callable[[], Awaitable[None]]) -> None:
+        async def bounded() -> None:
+            await asyncio.wait_for(scenario(), 10)
+
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(bounded())
+
+    return run_scenario
+
+
+def test_a_get_is_answered_with_a_body_naming_the_server(run: Runner) -> None:
     async def scenario() -> None:
         async with demo_server() as server, connect(server.address) as (reader, writer):
             writer.write(b"GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
@@ -79,7 +94,7 @@ def test_a_get_is_answered_with_a_body_naming_the_server() -> None:
     run(scenario)
 
 
-def test_health_answers_ok() -> None:
+def test_health_answers_ok(run: Runner) -> None:
     async def scenario() -> None:
         async with demo_server() as server:
             async with httpx.AsyncClient() as client:
@@ -89,7 +104,7 @@ def test_health_answers_ok() -> None:
     run(scenario)
 
 
-def test_httpx_reuses_one_keep_alive_connection() -> None:
+def test_httpx_reuses_one_keep_alive_connection(run: Runner) -> None:
     async def scenario() -> None:
         async with demo_server() as server:
             url = f"http://{server.address[0]}:{server.address[1]}/anything?x=1"
@@ -103,7 +118,7 @@ def test_httpx_reuses_one_keep_alive_connection() -> None:
     run(scenario)
 
 
-def test_head_gets_the_headers_of_get_and_no_body() -> None:
+def test_head_gets_the_headers_of_get_and_no_body(run: Runner) -> None:
     async def scenario() -> None:
         async with demo_server() as server, connect(server.address) as (reader, writer):
             writer.write(b"HEAD / HTTP/1.1\r\nHost: demo\r\n\r\n"
@@ -116,7 +131,7 @@ def test_head_gets_the_headers_of_get_and_no_body() -> None:
     run(scenario)
 
 
-def test_pipelined_requests_are_answered_in_order() -> None:
+def test_pipelined_requests_are_answered_in_order(run: Runner) -> None:
     async def scenario() -> None:
         async with demo_server(delay=0.01) as server, connect(server.address) as (reader, writer):
             writer.write(b"".join(f"GET /{n} HTTP/1.1\r\nHost: demo\r\n\r\n".encode() for n in range(3))
@@ -129,7 +144,7 @@ def test_pipelined_requests_are_answered_in_order() -> None:
     run(scenario)
 
 
-def test_a_long_pipeline_pauses_reading_and_is_answered_whole() -> None:
+def test_a_long_pipeline_pauses_reading_and_is_answered_whole(run: Runner) -> None:
     count = 3000  # about 100 KiB of requests: more than the server buffers before it pauses reading
 
     async def scenario() -> None:
@@ -142,7 +157,7 @@ def test_a_long_pipeline_pauses_reading_and_is_answered_whole() -> None:
     run(scenario)
 
 
-def test_request_bodies_are_read_and_discarded() -> None:
+def test_request_bodies_are_read_and_discarded(run: Runner) -> None:
     async def scenario() -> None:
         async with demo_server() as server, connect(server.address) as (reader, writer):
             writer.write(b"POST /upload HTTP/1.1\r\nHost: demo\r\nContent-Length: 16\r\n\r\nGET / HTTP")
@@ -158,7 +173,7 @@ def test_request_bodies_are_read_and_discarded() -> None:
     run(scenario)
 
 
-def test_a_body_arriving_byte_by_byte_is_read_whole() -> None:
+def test_a_body_arriving_byte_by_byte_is_read_whole(run: Runner) -> None:
     async def scenario() -> None:
         async with demo_server() as server, connect(server.address) as (reader, writer):
             data = (b"POST / HTTP/1.1\r\nHost: demo\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -181,7 +196,9 @@ def test_a_body_arriving_byte_by_byte_is_read_whole() -> None:
         (b"GET / HTTP/1.1\r\nHost: demo\r\n\r\n", True),
     ],
 )
-def test_keep_alive_follows_the_version_and_connection_header(request_bytes: bytes, keeps_open: bool) -> None:
+def test_keep_alive_follows_the_version_and_connection_header(
+    request_bytes: bytes, keeps_open: bool, run: Runner
+) -> None:
     async def scenario() -> None:
         async with demo_server() as server, connect(server.address) as (reader, writer):
             writer.write(request_bytes)
@@ -218,7 +235,9 @@ def test_keep_alive_follows_the_version_and_connection_header(request_bytes: byt
         (b"GET / HTTP/1.1\r\nHost: demo\r\nX: " + b"a" * 20_000, 431),  # no end in sight
     ],
 )
-def test_what_cannot_be_framed_is_refused_and_connection_closed(request_bytes: bytes, status: int) -> None:
+def test_what_cannot_be_framed_is_refused_and_the_connection_closed(
+    request_bytes: bytes, status: int, run: Runner
+) -> None:
     async def scenario() -> None:
         async with demo_server() as server, connect(server.address) as (reader, writer):
             writer.write(request_bytes)
@@ -232,7 +251,7 @@ def test_what_cannot_be_framed_is_refused_and_connection_closed(request_bytes: b
     run(scenario)
 
 
-def test_an_empty_line_before_a_request_is_ignored() -> None:
+def test_an_empty_line_before_a_request_is_ignored(run: Runner) -> None:
     async def scenario() -> None:
         async with demo_server() as server, connect(server.address) as (reader, writer):
             writer.write(b"\r\nGET /health HTTP/1.1\r\nHost: demo\r\n\r\n")
@@ -241,7 +260,7 @@ def test_an_empty_line_before_a_request_is_ignored() -> None:
     run(scenario)
 
 
-def test_the_slow_server_takes_its_delay_and_holds_the_next_request() -> None:
+def test_the_slow_server_takes_its_delay_and_holds_the_next_request(run: Runner) -> None:
     async def scenario() -> None:
         async with demo_server(delay=0.1) as server, connect(server.address) as (reader, writer):
             loop = asyncio.get_running_loop()
@@ -254,7 +273,7 @@ def test_the_slow_server_takes_its_delay_and_holds_the_next_request() -> None:
     run(scenario)
 
 
-def test_an_idle_connection_is_closed_after_the_idle_timeout() -> None:
+def test_an_idle_connection_is_closed_after_the_idle_timeout(run: Runner) -> None:
     async def scenario() -> None:
         async with demo_server(idle_timeout=0.05) as server, connect(server.address) as (reader, writer):
             writer.write(b"GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
@@ -264,7 +283,7 @@ def test_an_idle_connection_is_closed_after_the_idle_timeout() -> None:
     run(scenario)
 
 
-def test_close_stops_listening_and_closes_connections() -> None:
+def test_close_stops_listening_and_closes_connections(run: Runner) -> None:
     async def scenario() -> None:
         server = DemoServer(1, "fast", 0.0)
         address = await server.start()
@@ -280,7 +299,7 @@ def test_close_stops_listening_and_closes_connections() -> None:
     run(scenario)
 
 
-def test_the_demo_has_two_fast_servers_and_a_slow_one() -> None:
+def test_the_demo_has_two_fast_servers_and_a_slow_one(run: Runner) -> None:
     async def scenario() -> None:
         servers = await start_demo_servers()
         try:
