@@ -47,6 +47,10 @@ def parse_config_text(text: str, source: str = "<config>") -> Config:
         if mark is not None:
             where = f"line {mark.line + 1}, column {mark.column + 1}: "
         problem = getattr(error, "problem", None) or str(error)
+        # PyYAML's context says where the enclosing construct began: often the real mistake.
+        context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+        if context and context_mark is not None:
+            problem += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
         raise ConfigError(source, [f"{source}: {where}not valid YAML: {problem}"]) from None
     return parse_config(document, source)
 
