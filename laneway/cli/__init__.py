@@ -1,1 +1,1 @@
-
+"""The ``laneway`` command: ``check``, ``run`` and ``demo`` (see ``main.py``)."""

@@ -1,0 +1,66 @@
+"""Running the command's coroutine on uvloop when it is installed, and stopping on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+log = logging.getLogger("laneway")
+
+T = TypeVar("T")
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it can be imported, otherwise asyncio's default."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)
+
+
+class StopSignals:
+    """Turns SIGINT and SIGTERM into an event, from the moment it is entered.
+
+    Enter it before starting anything: a signal that arrives while listeners are still being
+    bound is then remembered, and the command stops as soon as it is up, instead of dying
+    half-started.
+    """
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __enter__(self) -> StopSignals:
+        self._loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            self._loop.add_signal_handler(signum, self._on_signal, signum)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._loop is not None:
+            for signum in STOP_SIGNALS:
+                self._loop.remove_signal_handler(signum)
+
+    def _on_signal(self, signum: signal.Signals) -> None:
+        if self.received is None:
+            log.info("received %s; stopping", signum.name)
+        self.received = signum
+        self._event.set()
+
+    async def wait(self) -> signal.Signals:
+        await self._event.wait()
+        assert self.received is not None
+        return self.received

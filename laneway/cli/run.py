@@ -1,0 +1,54 @@
+"""``laneway run -c FILE``: serve a config until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from laneway.cli import loop
+from laneway.cli.check import read_config
+from laneway.cli.exits import Exit
+from laneway.config import Config
+from laneway.runtime.server import Runtime
+
+log = logging.getLogger("laneway")
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+               common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "run", parents=[common], help="run a load balancer from a config file",
+        description="Run the load balancer a config file describes, until SIGTERM or SIGINT; then stop "
+                    "accepting, let requests under way finish for shutdown_grace, and exit 0. "
+                    "A bad config exits 2 without binding anything; a failure to start exits 1.")
+    parser.add_argument("-c", "--config", required=True, metavar="FILE", help="the YAML config to run")
+    parser.set_defaults(command=run)
+
+
+def run(args: argparse.Namespace) -> Exit:
+    config = read_config(args.config)
+    if config is None:
+        return Exit.USAGE
+    return loop.run(serve(config, args.config))
+
+
+async def serve(config: Config, source: str) -> Exit:
+    with loop.StopSignals() as stop:
+        runtime = Runtime(config)
+        try:
+            await runtime.start()  # on failure, start closes what it opened
+        except (OSError, ValueError) as error:
+            log.error("cannot start %s: %s", source, error)
+            return Exit.FAILURE
+        for name, (host, port) in runtime.listener_addresses.items():
+            log.info("listener %s: listening on %s", name, url(host, port))
+        log.info("running %s; SIGTERM or Ctrl-C stops", source)
+        await stop.wait()
+        log.info("stopping: letting requests under way finish for up to %gs", config.shutdown_grace)
+        await runtime.shutdown(config.shutdown_grace)
+        log.info("stopped")
+    return Exit.OK
+
+
+def url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
