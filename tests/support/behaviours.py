@@ -8,6 +8,7 @@ Paths and their query parameters:
 ``/echo``                        the request body back (bodies up to ``RECORD_LIMIT``)
 ``/digest``                      JSON ``{"size", "sha256"}`` of the request body
 ``/headers``                     JSON of the request line and headers as received
+``/response-headers?h=N:V&h=…``  200 "ok" with each ``h`` as a response header, in order
 ``/delay?s=S``                   wait S seconds, then 200 "ok"
 ``/status?code=C``               status C with a short body (none for 204 and 304)
 ``/early-hints``                 103 Early Hints, then 200
@@ -50,7 +51,8 @@ class Output:
         self.is_head = request.method == "HEAD"
         split = urlsplit(target)
         self.path = split.path
-        self.query = {name: values[-1] for name, values in parse_qs(split.query).items()}
+        self.query_lists = parse_qs(split.query)
+        self.query = {name: values[-1] for name, values in self.query_lists.items()}
 
     async def head(self, status: int, headers: list[tuple[str, str]]) -> None:
         reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
@@ -135,6 +137,14 @@ async def headers(output: Output) -> bool:
     return await output.simple(200, output.request.as_json(), "application/json")
 
 
+async def response_headers(output: Output) -> bool:
+    extra = [tuple(item.split(":", 1)) for item in output.query_lists.get("h", [])]
+    body = b"ok"
+    await output.head(200, [*((name, value) for name, value in extra), ("Content-Length", str(len(body)))])
+    await output.body(body)
+    return True
+
+
 async def delay(output: Output) -> bool:
     await asyncio.sleep(number(output, "s", 1.0))
     return await output.simple(200, b"ok")
@@ -197,6 +207,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "/echo": echo,
     "/digest": digest,
     "/headers": headers,
+    "/response-headers": response_headers,
     "/delay": delay,
     "/status": status,
     "/early-hints": early_hints,
