@@ -39,7 +39,6 @@ class StopSignals:
     """
 
     def __init__(self) -> None:
-        self.received: signal.Signals | None = None
         self._event = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -55,12 +54,8 @@ class StopSignals:
                 self._loop.remove_signal_handler(signum)
 
     def _on_signal(self, signum: signal.Signals) -> None:
-        if self.received is None:
-            log.info("received %s; stopping", signum.name)
-        self.received = signum
+        log.info("received %s", signum.name)
         self._event.set()
 
-    async def wait(self) -> signal.Signals:
+    async def wait(self) -> None:
         await self._event.wait()
-        assert self.received is not None
-        return self.received

@@ -102,5 +102,6 @@ def test_run_serves_until_a_signal_then_exits_0(
                 assert response.status_code == 200
                 assert response.text == f"hello from the backend, path {path_}\n"
         assert running.stop(signum) == 0, running.output()
-        assert f"received {signum.name}; stopping" in running.output()
+        assert f"received {signum.name}" in running.output()
+        assert "stopped" in running.stderr[-1]
     assert refuses_connections(("127.0.0.1", port))
