@@ -6,7 +6,6 @@ holding the backends), starts everything and returns a ``Balancer`` for the test
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,15 +22,19 @@ PROBE_PATH = "/__probe__"
 
 
 def make_config(servers: list[str], *, listener: dict[str, Any] | None = None,
-                pool: dict[str, Any] | None = None, shutdown_grace: str | None = None) -> dict[str, Any]:
+                pool: dict[str, Any] | None = None, routes: list[dict[str, Any]] | None = None,
+                pools: dict[str, Any] | None = None, shutdown_grace: str | None = None) -> dict[str, Any]:
     """A config document: listener ``web`` on 127.0.0.1:0 routing everything to pool ``p``.
 
     ``listener`` and ``pool`` are merged into the listener and the pool (e.g.
-    ``listener={"timeouts": {"header": "0.5s"}}``).
+    ``listener={"timeouts": {"header": "0.5s"}}``); ``routes`` replaces the listener's
+    routes and ``pools`` adds pools beside ``p``.
     """
     document: dict[str, Any] = {
-        "listeners": [{"name": "web", "bind": "127.0.0.1:0", "routes": [{"pool": "p"}], **(listener or {})}],
-        "pools": {"p": {"servers": [{"address": address} for address in servers], **(pool or {})}},
+        "listeners": [{"name": "web", "bind": "127.0.0.1:0", "routes": routes or [{"pool": "p"}],
+                       **(listener or {})}],
+        "pools": {"p": {"servers": [{"address": address} for address in servers], **(pool or {})},
+                  **(pools or {})},
     }
     if shutdown_grace is not None:
         document["shutdown_grace"] = shutdown_grace
@@ -117,10 +120,3 @@ def wait_for(condition: Callable[[], Any], timeout: float = 5.0, interval: float
         if time.monotonic() > deadline:
             raise AssertionError(f"{message} not reached within {timeout}s")
         time.sleep(interval)
-
-
-def closed_port() -> int:
-    """A loopback port with nothing listening on it (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -1,0 +1,219 @@
+"""Timeouts and faults: each is answered with a clear status and a short body saying which
+(408 for a client too slow, 502 when no connection can be made or the server fails, 503 when
+no server may take traffic, 504 when the server does not answer in time), and the listener
+keeps serving afterwards."""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.support.assertions import assert_nothing_reached_backends, assert_rejected
+from tests.support.balancer import Balancer, wait_for
+from tests.support.faults import BlackHole, closed_port
+from tests.support.raw import RawConnection, RawReply, connect, parse_responses, raw_request
+
+SHORT = "0.5s"
+
+
+def assert_error(response: httpx.Response, status: int, *words: str) -> None:
+    """``status`` with a short plain-text body that names it and says which fault it was."""
+    assert response.status_code == status, (response.status_code, response.content)
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text.lower()
+    assert 0 < len(response.content) < 1024, response.content
+    assert str(status) in text, text
+    assert any(word in text for word in words), f"none of {words} in {text!r}"
+
+
+def dead_pool_routes(address: str) -> dict[str, object]:
+    """``/dead/...`` goes to a pool whose one server is at ``address``; the rest to ``p``."""
+    return {"routes": [{"match": {"path_prefix": "/dead/"}, "pool": "dead"}, {"pool": "p"}],
+            "pools": {"dead": {"servers": [{"address": address}], "timeouts": {"connect": SHORT}}}}
+
+
+# ------------------------------------------------------------------ client too slow: 408
+
+
+def test_slowloris_is_cut_off_with_408(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(listener={"timeouts": {"header": SHORT}})
+    head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
+    sent = 0
+    with connect(running.address) as sock:
+        started = time.monotonic()
+        for index in range(len(head)):  # one byte per 50 ms: the whole head would take 11 s
+            readable, _, _ = select.select([sock], [], [], 0.05)
+            if readable:
+                break
+            try:
+                sock.sendall(head[index:index + 1])
+            except OSError:
+                break
+            sent += 1
+        answered = time.monotonic() - started
+        received = bytearray()
+        sock.settimeout(5.0)
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert_rejected(RawReply(bytes(received), closed=True), 408)
+    assert sent < len(head), "the whole head went through: no header timeout"
+    assert 0.4 <= answered < 2.5, f"answered after {answered:.2f}s with a 0.5s header timeout"
+    assert_nothing_reached_backends(running)
+
+
+def test_silent_connection_is_closed_after_the_header_timeout(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(listener={"timeouts": {"header": SHORT}})
+    started = time.monotonic()
+    reply = raw_request(running.address, b"", timeout=5.0)
+    waited = time.monotonic() - started
+    assert reply.closed
+    assert 0.4 <= waited < 2.5, waited
+    if reply.data:
+        assert parse_responses(reply.data)[0].status == 408
+    assert_nothing_reached_backends(running)
+
+
+def test_header_timeout_does_not_limit_a_slow_server(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(listener={"timeouts": {"header": SHORT}})
+    assert running.get("/delay?s=1").status_code == 200
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_stalled_request_body_gets_408(balancer: Callable[..., Balancer], framing: str) -> None:
+    running = balancer(listener={"timeouts": {"body": SHORT}})
+    if framing == "content-length":
+        data = b"POST /digest HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello"
+    else:
+        data = b"POST /digest HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    started = time.monotonic()
+    reply = raw_request(running.address, data, timeout=5.0)
+    waited = time.monotonic() - started
+    assert_rejected(reply, 408)
+    assert 0.4 <= waited < 2.5, waited
+    backend = running.backend
+    wait_for(lambda: all(c.closed for c in backend.connections), message="the server connection dropped")
+    assert not any(request.complete for request in backend.requests)
+    running.probe()
+
+
+def test_slow_but_steady_request_body_is_served(balancer: Callable[..., Balancer]) -> None:
+    """The body timeout bounds each pause, not the whole body: six pauses of 0.2 s pass."""
+    running = balancer(listener={"timeouts": {"body": SHORT}})
+    with RawConnection(running.address) as connection:
+        connection.send(b"POST /digest HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\n")
+        for _ in range(6):
+            assert connection.is_open_after(0.2)  # the pause itself, and nothing came back
+            connection.send(b"x")
+        response = connection.read_response()
+    assert response.status == 200
+    assert b'"size": 6' in response.body
+
+
+# ------------------------------------------------------------------ server faults: 502
+
+
+def test_connection_refused_gets_502(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(**dead_pool_routes(f"127.0.0.1:{closed_port()}"))
+    with running.client() as client:
+        response = client.get("/dead/x")
+        assert_error(response, 502, "connect", "refused")
+        assert client.get("/alive").status_code == 200
+    assert [r.path for r in running.backend.requests] == ["/alive"]
+
+
+def test_connect_timeout_gets_502(balancer: Callable[..., Balancer]) -> None:
+    with BlackHole() as hole:
+        running = balancer(**dead_pool_routes(hole.address))
+        started = time.monotonic()
+        response = running.get("/dead/x")
+        waited = time.monotonic() - started
+        assert_error(response, 502, "connect", "timed out", "timeout")
+        assert 0.4 <= waited < 3.0, waited
+        running.probe()
+
+
+@pytest.mark.parametrize(("path", "words"), [("/reset", ("reset", "closed")),
+                                             ("/close", ("closed", "without answering"))])
+def test_server_failing_before_answering_gets_502(
+        balancer: Callable[..., Balancer], path: str, words: tuple[str, ...]) -> None:
+    running = balancer()
+    response = running.get(path)
+    assert_error(response, 502, *words)
+    running.probe()
+
+
+def test_keep_alive_client_survives_a_502(balancer: Callable[..., Balancer]) -> None:
+    running = balancer()
+    with RawConnection(running.address) as connection:
+        connection.send(b"GET /reset HTTP/1.1\r\nHost: a\r\n\r\n")
+        first = connection.read_response()
+        assert first.status == 502
+        if "close" in first.connection_tokens:
+            connection.wait_closed()
+            return
+        connection.send(b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert connection.read_response().status == 200
+
+
+def test_server_dying_mid_response_closes_the_client(balancer: Callable[..., Balancer]) -> None:
+    """Once the head went out a 502 can no longer be sent: the client must see a truncated
+    body end in a close, never a hang, and never a response it could take as whole."""
+    running = balancer(pool={"timeouts": {"response": SHORT}})
+    with RawConnection(running.address) as connection:
+        connection.send(b"GET /stall-body?n=1000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        data = connection.wait_closed(timeout=5.0)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"content-length: 2000" in head.lower()
+    assert body == b"x" * 1000
+    running.probe()
+
+
+# ------------------------------------------------------------------ too slow: 504
+
+
+def test_server_not_answering_in_time_gets_504(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(pool={"timeouts": {"response": SHORT}})
+    started = time.monotonic()
+    response = running.get("/delay?s=5")
+    waited = time.monotonic() - started
+    assert_error(response, 504, "time", "answer")
+    assert 0.4 <= waited < 2.5, waited
+    running.probe()
+
+
+def test_server_answering_within_the_response_timeout_is_served(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(pool={"timeouts": {"response": "2s"}})
+    assert running.get("/delay?s=0.3").status_code == 200
+
+
+# ------------------------------------------------------------------ no server: 503
+
+
+def test_pool_without_available_server_gets_503(balancer: Callable[..., Balancer]) -> None:
+    running = balancer()
+    pool = running.runtime.pools["p"]
+    server = pool.servers[0]
+    running.call(pool.set_up, server, False)
+    response = running.get("/")
+    assert_error(response, 503, "no server", "unavailable", "available")
+    assert running.backend.raw_size == 0
+    running.call(pool.set_up, server, True)
+    assert running.get("/").status_code == 200
+
+
+# ------------------------------------------------------------------ statuses pass through
+
+
+@pytest.mark.parametrize("status", [400, 404, 500, 502, 503])
+def test_server_error_statuses_pass_through_unchanged(balancer: Callable[..., Balancer], status: int) -> None:
+    running = balancer()
+    response = running.get(f"/status?code={status}")
+    assert response.status_code == status
+    assert response.text == f"status {status}"
+    assert response.headers["x-backend"] == "backend0"
+

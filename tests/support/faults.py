@@ -1,0 +1,40 @@
+"""Addresses where a server fails before HTTP starts: nothing listening, or never accepting."""
+
+from __future__ import annotations
+
+import socket
+from types import TracebackType
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening on it (bound, then released): connect is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BlackHole:
+    """A port where connecting hangs: a listener with a backlog of 0, already filled.
+
+    Linux drops further SYNs while the accept queue is full (``tcp_abort_on_overflow`` 0),
+    so a connect attempt neither succeeds nor is refused until it gives up.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(0)
+        self.filler = socket.create_connection(self.listener.getsockname(), timeout=2.0)
+
+    @property
+    def address(self) -> str:
+        host, port = self.listener.getsockname()
+        return f"{host}:{port}"
+
+    def __enter__(self) -> BlackHole:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.filler.close()
+        self.listener.close()
