@@ -1,0 +1,205 @@
+"""Consistent hashing on a ring (ketama), with weights, bounded loads and slow start.
+
+The chapter's ``hash(ip) % len(servers)`` sends a key to a server by its position in the list:
+add or remove one server of N and almost every key (N/(N+1) of them) moves, so almost every
+session is lost. On a ring (Karger et al., 1997; "ketama", as NGINX ``hash ... consistent`` and
+HAProxy ``hash-type consistent``) each target owns many points on a circle of 2**64 positions
+and a key goes to the owner of the first point at or after the key's own position. Adding a
+target moves only the keys that now land on its points, about 1/(N+1) of them, and removing
+one moves only its own keys, about 1/N.
+
+Points. ``replicas`` points per unit of weight (160 by default, as ketama and NGINX), so
+shares follow weights; a point's position depends only on its target's key and number, never
+on the other targets. Above ``MAX_POINTS`` points in all, every target's count is scaled down
+by the same factor. Positions and key hashes come from BLAKE2b, never Python's ``hash()``,
+which is salted per process: every worker and every instance must map a key alike.
+
+Bounded loads (Mirrokni, Thorup, Zadimoghaddam, "Consistent Hashing with Bounded Loads",
+2018; HAProxy ``hash-balance-factor``). With ``bound`` c, a target may have at most
+``ceil(c * (m + 1) * weight / W)`` requests in flight, where m is the total in flight and W the
+total weight: a key whose target is full walks on clockwise to the next target with room. One
+always has room (the caps add up to at least c * (m + 1) > m), so no target goes above
+``ceil(c * average)`` and a hot key spills over to its neighbours instead of sinking a server.
+
+Slow start. A returning target keeps all its points (its keys come back to it) but accepts a
+key only when a second hash of the key, uniform in [0, 1), is below its ramp fraction; the
+other keys walk on as if it were absent. As the fraction grows its keys come home a few at a
+time, the same keys every time.
+
+No key (no client address, no hash key): a random position on the ring, so weights, the bound
+and exclude still apply. ``exclude`` and full or ramping targets are skipped by the same walk.
+
+Costs. A pick is a bisection, O(log P) for P points, plus the walk when targets are skipped.
+``update`` rebuilds the ring, O(P log P), only when the keys or weights changed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+from abc import abstractmethod
+from array import array
+from bisect import bisect_left
+from collections.abc import Collection, Sequence
+from fractions import Fraction
+from hashlib import blake2b
+
+from laneway.balancing.base import NO_CONTEXT, Balancer, PickContext, T, check_number, is_excluded
+
+# A ceiling on the ring's size (8 MiB of positions): beyond it every target gets fewer points.
+MAX_POINTS = 1 << 20
+# Positions on the ring are 64-bit; a point is stored as position << _INDEX_BITS | target index.
+_INDEX_BITS = 24
+_INDEX_MASK = (1 << _INDEX_BITS) - 1
+_TWO_64 = float(1 << 64)
+_EIGHT_U64 = struct.Struct("<8Q")
+
+
+def key_hash(key: str) -> tuple[int, float]:
+    """``key``'s position on the ring and a second, independent draw in [0, 1) (for slow start)."""
+    position, second = struct.unpack("<2Q", blake2b(key.encode(), digest_size=16).digest())
+    return position, second / _TWO_64
+
+
+def target_points(key: str, count: int) -> list[int]:
+    """The ``count`` ring positions of the target called ``key``: 8 per BLAKE2b digest."""
+    points: list[int] = []
+    block = 0
+    while len(points) < count:
+        points.extend(_EIGHT_U64.unpack(blake2b(f"{key}#{block}".encode(), digest_size=64).digest()))
+        block += 1
+    del points[count:]
+    return points
+
+
+class ConsistentHash(Balancer[T]):
+    """A ketama ring; subclasses say which part of the request is the key (``_key``)."""
+
+    def __init__(self, rng: random.Random | None = None, *, replicas: int = 160, bound: float | None = None,
+                 slow_start: float = 0.0) -> None:
+        super().__init__(rng, slow_start=slow_start)
+        name = self.name or type(self).__name__
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= 10_000:
+            raise ValueError(f"{name}: replicas must be a whole number from 1 to 10000, got {replicas!r}; "
+                             f"use 160 (ketama's) or more for a more even spread")
+        self.replicas = replicas
+        self.bound = None if bound is None else check_number(
+            name, "bound", bound, minimum=1.0, hint="; use e.g. 1.25 (no target above 125% of the average), "
+            "or leave it unset to turn the bound off")
+        # The bound as an exact fraction, so the cap is computed in integers.
+        bound_ratio = Fraction(self.bound).limit_denominator(1000) if self.bound is not None else Fraction(1)
+        self._bound_num, self._bound_den = bound_ratio.numerator, bound_ratio.denominator
+        # The ring: sorted positions, and the index of each position's target
+        self._positions = array("Q")
+        self._owners = array("L")
+        self._shape: tuple[tuple[str, int], ...] = ()
+        # In flight per target index, their total, and the departed targets' by key
+        self._index: dict[str, int] = {}
+        self._active: list[int] = []
+        self._total_active = 0
+        self._departed: dict[str, int] = {}
+        self._total_weight = 0
+
+    @abstractmethod
+    def _key(self, context: PickContext) -> str | None:
+        """The part of the request that is hashed; None when the request has none."""
+
+    def update(self, targets: Sequence[T], now: float = 0.0) -> None:
+        old_index, old_active = self._index, self._active
+        super().update(targets, now)
+        departed = self._departed
+        for key, i in old_index.items():
+            if old_active[i]:
+                departed[key] = old_active[i]
+        self._index = {target.key: i for i, target in enumerate(self.targets)}
+        self._active = [departed.pop(target.key, 0) for target in self.targets]
+        self._total_active = sum(self._active)
+        self._total_weight = sum(target.weight for target in self.targets)
+        shape = tuple((target.key, target.weight) for target in self.targets)
+        if shape != self._shape:
+            self._shape = shape
+            self._build_ring()
+
+    def _build_ring(self) -> None:
+        targets = self.targets
+        if len(targets) > _INDEX_MASK:
+            raise ValueError(f"{self.name}: at most {_INDEX_MASK} targets, got {len(targets)}")
+        wanted = self.replicas * self._total_weight
+        scale = -(-wanted // MAX_POINTS) if wanted > MAX_POINTS else 1
+        points: list[int] = []
+        for i, target in enumerate(targets):
+            count = max(1, self.replicas * target.weight // scale)
+            points.extend(position << _INDEX_BITS | i for position in target_points(target.key, count))
+        points.sort()
+        self._positions = array("Q", [point >> _INDEX_BITS for point in points])
+        self._owners = array("L", [point & _INDEX_MASK for point in points])
+
+    def on_start(self, target: T, now: float = 0.0) -> None:
+        i = self._index.get(target.key)
+        if i is None:
+            self._departed[target.key] = self._departed.get(target.key, 0) + 1
+            return
+        self._active[i] += 1
+        self._total_active += 1
+
+    def on_end(self, target: T, now: float = 0.0, latency: float = 0.0, failed: bool = False) -> None:
+        i = self._index.get(target.key)
+        if i is None:
+            count = self._departed.get(target.key, 0)
+            if count > 1:
+                self._departed[target.key] = count - 1
+            else:
+                self._departed.pop(target.key, None)
+        elif self._active[i] > 0:
+            self._active[i] -= 1
+            self._total_active -= 1
+
+    def pick(self, context: PickContext = NO_CONTEXT, now: float = 0.0) -> T | None:
+        self._tick(now)
+        positions = self._positions
+        if not positions:
+            return None
+        key = self._key(context)
+        if key is None:
+            position, draw = self.rng.getrandbits(64), self.rng.random()
+        else:
+            position, draw = key_hash(key)
+        start = bisect_left(positions, position)
+        if start == len(positions):
+            start = 0
+        if self.bound is None and self._ramp_due == math.inf and not context.exclude:
+            return self.targets[self._owners[start]]
+        return self._walk(start, draw, context.exclude)
+
+    def _has_room(self, i: int, weight: int) -> bool:
+        """Whether target ``i`` may take one more request under the bound (always, when off)."""
+        if self.bound is None:
+            return True
+        # active + 1 <= ceil(c * (m + 1) * weight / W), in integers with c = num / den.
+        room = self._bound_num * (self._total_active + 1) * weight
+        cap = -(-room // (self._bound_den * self._total_weight))
+        return self._active[i] + 1 <= cap
+
+    def _walk(self, start: int, draw: float, exclude: Collection[object]) -> T:
+        """Clockwise from ``start``: the first target not excluded, ramped in and with room."""
+        targets, owners = self.targets, self._owners
+        count = len(owners)
+        seen: set[int] = set()
+        fallback: T | None = None
+        for step in range(count):
+            i = owners[(start + step) % count]
+            if i in seen:
+                continue
+            seen.add(i)
+            target = targets[i]
+            if exclude and is_excluded(target, exclude):
+                continue
+            if fallback is None:
+                fallback = target
+            if draw < self._ramp_fraction(target) and self._has_room(i, target.weight):
+                return target
+            if len(seen) == len(targets):
+                break
+        # Nothing qualifies (everything excluded, ramping or full): the key's own target.
+        return fallback if fallback is not None else targets[owners[start]]
