@@ -4,42 +4,23 @@ from __future__ import annotations
 
 import signal
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.cli.process import Running, laneway, refuses_connections
-
-
-class Hello(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        body = f"hello from the backend, path {self.path}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+from tests.support.backend import Backend
+from tests.support.loop_thread import LoopThread
 
 
 @pytest.fixture
-def backend() -> Iterator[tuple[str, int]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[0], server.server_address[1]  # type: ignore[misc]
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
+def backend(loop_thread: LoopThread) -> Iterator[Backend]:
+    """A recording backend (``tests.support.backend``) on the test's loop thread."""
+    started = loop_thread.run(Backend("app").start())
+    yield started
+    loop_thread.run(started.stop())
 
 
 @pytest.fixture
@@ -80,8 +61,8 @@ def test_a_missing_config_exits_2(tmp_path: Path) -> None:
     assert "cannot read the file" in result.stderr
 
 
-def test_a_port_in_use_exits_1(tmp_path: Path, held_port: int, backend: tuple[str, int]) -> None:
-    path = config(tmp_path / "laneway.yaml", f"127.0.0.1:{held_port}", backend)
+def test_a_port_in_use_exits_1(tmp_path: Path, held_port: int, backend: Backend) -> None:
+    path = config(tmp_path / "laneway.yaml", f"127.0.0.1:{held_port}", backend.address)
     result = laneway("run", "-c", str(path))
     assert result.returncode == 1, result.stderr
     assert f"cannot start {path}" in result.stderr
@@ -90,17 +71,18 @@ def test_a_port_in_use_exits_1(tmp_path: Path, held_port: int, backend: tuple[st
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_run_serves_until_a_signal_then_exits_0(
-    tmp_path: Path, backend: tuple[str, int], signum: signal.Signals
+    tmp_path: Path, backend: Backend, signum: signal.Signals
 ) -> None:
-    path = config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend)
+    path = config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend.address)
     with Running("run", "-c", str(path)) as running:
         match = running.wait_for(r"listener web: listening on http://127\.0\.0\.1:(\d+)/", stream="stderr")
         port = int(match.group(1))
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            for path_ in ("/", "/a/b?c=d"):
-                response = client.get(path_)
-                assert response.status_code == 200
-                assert response.text == f"hello from the backend, path {path_}\n"
+            for target in ("/", "/a/b?c=d"):
+                response = client.get(target)
+                assert (response.status_code, response.text) == (200, "ok")
+                assert response.headers["x-backend"] == "app"
+        assert [request.target for request in backend.requests] == ["/", "/a/b?c=d"]
         assert running.stop(signum) == 0, running.output()
         assert f"received {signum.name}" in running.output()
         assert "stopped" in running.stderr[-1]
