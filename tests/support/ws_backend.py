@@ -8,8 +8,10 @@ the server without a client message to answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 
 class WebSocketBackend:
@@ -35,10 +37,11 @@ class WebSocketBackend:
 
     async def _handle(self, connection: ServerConnection) -> None:
         self.handshakes.append(list(connection.request.headers.raw_items()) if connection.request else [])
-        async for message in connection:
-            self.messages_received += 1
-            if isinstance(message, str) and message.startswith("push "):
-                for index in range(int(message.split()[1])):
-                    await connection.send(f"push {index}")
-            else:
-                await connection.send(message)
+        with contextlib.suppress(ConnectionClosed):  # a client going away is no server error
+            async for message in connection:
+                self.messages_received += 1
+                if isinstance(message, str) and message.startswith("push "):
+                    for index in range(int(message.split()[1])):
+                        await connection.send(f"push {index}")
+                else:
+                    await connection.send(message)
