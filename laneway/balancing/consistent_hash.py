@@ -135,6 +135,11 @@ class ConsistentHash(Balancer[T]):
         self._positions = array("Q", [point >> _INDEX_BITS for point in points])
         self._owners = array("L", [point & _INDEX_MASK for point in points])
 
+    def in_flight(self, target: T) -> int:
+        """Requests in flight on ``target`` as this algorithm counts them (for the bound)."""
+        i = self._index.get(target.key)
+        return self._departed.get(target.key, 0) if i is None else self._active[i]
+
     def on_start(self, target: T, now: float = 0.0) -> None:
         i = self._index.get(target.key)
         if i is None:

@@ -17,6 +17,11 @@ Choice (Envoy ``least_request_lb.cc``). Two distinct targets are drawn uniformly
   default) is compared exactly as ``a.weight * (b.in_flight + 1) > b.weight * (a.in_flight + 1)``;
   a larger bias makes load count for more, 0 compares weights alone. Slow start lowers weight.
 
+Two idle candidates are a tie. The formula alone would always give a request to the heavier
+of two idle servers, so in a lightly loaded pool the lighter ones (and a server in slow start)
+would get nothing at all; Envoy avoids that by switching to an EDF schedule when weights
+differ. Here idle time goes by the tie-break below, in proportion to weight.
+
 Tie-break. In a big, lightly loaded pool most servers have nothing in flight, so the two
 candidates usually tie and a coin flip would leave the spread only as even as ``random``'s.
 Ties therefore go to the candidate with the lower recent request rate (per weight): a counter
@@ -76,14 +81,15 @@ class LeastRequest(TwoChoices[T, _RateBooks]):
             rate_a, rate_b = self._rate(a, now), self._rate(b, now)
             return j if rate_b < rate_a else i
         weight_a, weight_b = self._weights[i], self._weights[j]
-        if self.bias == 1.0:
-            # weight_a / (a.active + 1) against weight_b / (b.active + 1), cross-multiplied.
-            score_a, score_b = weight_a * (b.active + 1), weight_b * (a.active + 1)
-        else:
-            score_a = weight_a / (a.active + 1) ** self.bias
-            score_b = weight_b / (b.active + 1) ** self.bias
-        if score_a != score_b:
-            return i if score_a > score_b else j
+        if a.active or b.active:
+            if self.bias == 1.0:
+                # weight_a / (a.active + 1) against weight_b / (b.active + 1), cross-multiplied.
+                score_a, score_b = weight_a * (b.active + 1), weight_b * (a.active + 1)
+            else:
+                score_a = weight_a / (a.active + 1) ** self.bias
+                score_b = weight_b / (b.active + 1) ** self.bias
+            if score_a != score_b:
+                return i if score_a > score_b else j
         # rate_a / weight_a against rate_b / weight_b, cross-multiplied.
         rate_a, rate_b = self._rate(a, now) * weight_b, self._rate(b, now) * weight_a
         return j if rate_b < rate_a else i

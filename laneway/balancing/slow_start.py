@@ -40,6 +40,7 @@ class SlowStart:
         """``key`` just appeared: it starts at the first step."""
         self.since[key] = now
         self.steps[key] = 1
+        self.due = min(self.due, self._boundary(now, 1))
 
     def forget(self, key: str) -> None:
         """``key`` left the set of targets; if it comes back it ramps again from the start."""

@@ -75,6 +75,11 @@ class TwoChoices(Balancer[T], Generic[T, B]):
         self._weights = [self._weight(target) for target in self.targets]
         self._equal_weights = len(set(self._weights)) <= 1
 
+    def in_flight(self, target: T) -> int:
+        """Requests in flight on ``target`` as this algorithm counts them."""
+        books = self._books.get(target.key)
+        return 0 if books is None else books.active
+
     def _books_of(self, target: T) -> B:
         books = self._books.get(target.key)
         if books is None:

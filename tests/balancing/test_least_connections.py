@@ -97,5 +97,5 @@ def test_a_pick_and_its_books_read_a_few_targets_not_all_ten_thousand() -> None:
     assert len(balancer._heap) <= 2 * len(pool) + 32
 
 
-class TestLeastConnectionsMachine(LeastLoadedMachine.TestCase):  # type: ignore[name-defined,misc]
-    settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+LeastLoadedMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+TestLeastConnectionsMachine = LeastLoadedMachine.TestCase

@@ -7,7 +7,7 @@ from collections import Counter, deque
 
 import pytest
 
-from laneway.balancing import PickContext, create
+from laneway.balancing import PickContext, WeightedLeastConnections, create
 from laneway.balancing.slow_start import STEPS, SlowStart
 from tests.balancing.support import Server, sequential, servers
 
@@ -111,7 +111,7 @@ def test_a_ramping_target_keeps_its_keys_coming_home_few_at_a_time_under_hashing
 
 def test_least_connections_under_slow_start_caps_a_returning_servers_concurrency() -> None:
     pool = [Server("old", 1), Server("new", 1)]
-    balancer = create("weighted_least_connections", slow_start=9.0)
+    balancer: WeightedLeastConnections[Server] = WeightedLeastConnections(slow_start=9.0)
     balancer.update(pool, 0.0)
     balancer.update(pool[:1], 1.0)
     balancer.update(pool, 2.0)

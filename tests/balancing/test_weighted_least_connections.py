@@ -65,5 +65,5 @@ class WeightedMachine(LeastLoadedMachine):
     algorithm = "weighted_least_connections"
 
 
-class TestWeightedLeastConnectionsMachine(WeightedMachine.TestCase):  # type: ignore[name-defined,misc]
-    settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+WeightedMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+TestWeightedLeastConnectionsMachine = WeightedMachine.TestCase
