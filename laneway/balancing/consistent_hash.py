@@ -3,7 +3,7 @@
 The chapter's ``hash(ip) % len(servers)`` sends a key to a server by its position in the list:
 add or remove one server of N and almost every key (N/(N+1) of them) moves, so almost every
 session is lost. On a ring (Karger et al., 1997; "ketama", as NGINX ``hash ... consistent`` and
-HAProxy ``hash-type consistent``) each target owns many points on a circle of 2**64 positions
+HAProxy ``hash-type consistent``) each target owns many points on a circle of 2**40 positions
 and a key goes to the owner of the first point at or after the key's own position. Adding a
 target moves only the keys that now land on its points, about 1/(N+1) of them, and removing
 one moves only its own keys, about 1/N.
@@ -47,23 +47,28 @@ from hashlib import blake2b
 
 from laneway.balancing.base import NO_CONTEXT, Balancer, PickContext, T, check_number, is_excluded
 
-# A ceiling on the ring's size (8 MiB of positions): beyond it every target gets fewer points.
+# A ceiling on the ring's size (8 MiB): beyond it every target gets fewer points.
 MAX_POINTS = 1 << 20
-# Positions on the ring are 64-bit; a point is stored as position << _INDEX_BITS | target index.
+# A point is one unsigned 64-bit word: its 40-bit position on the ring in the high bits and its
+# target's index in the low 24. Sorting the words sorts by position, a bisection finds a key's
+# successor, and the owner is read off the same word: one array, no second lookup.
 _INDEX_BITS = 24
 _INDEX_MASK = (1 << _INDEX_BITS) - 1
+_POSITION_MASK = ((1 << 64) - 1) ^ _INDEX_MASK
 _TWO_64 = float(1 << 64)
 _EIGHT_U64 = struct.Struct("<8Q")
 
 
 def key_hash(key: str) -> tuple[int, float]:
-    """``key``'s position on the ring and a second, independent draw in [0, 1) (for slow start)."""
+    """``key``'s place on the ring (a point word with index 0) and a second, independent draw in
+    [0, 1) (for slow start)."""
     position, second = struct.unpack("<2Q", blake2b(key.encode(), digest_size=16).digest())
-    return position, second / _TWO_64
+    return position & _POSITION_MASK, second / _TWO_64
 
 
 def target_points(key: str, count: int) -> list[int]:
-    """The ``count`` ring positions of the target called ``key``: 8 per BLAKE2b digest."""
+    """The ``count`` ring positions of the target called ``key`` (64-bit; the ring keeps the
+    high 40 bits): 8 per BLAKE2b digest."""
     points: list[int] = []
     block = 0
     while len(points) < count:
@@ -90,9 +95,8 @@ class ConsistentHash(Balancer[T]):
         # The bound as an exact fraction, so the cap is computed in integers.
         bound_ratio = Fraction(self.bound).limit_denominator(1000) if self.bound is not None else Fraction(1)
         self._bound_num, self._bound_den = bound_ratio.numerator, bound_ratio.denominator
-        # The ring: sorted positions, and the index of each position's target
-        self._positions = array("Q")
-        self._owners = array("L")
+        # The ring: sorted point words (position << 24 | target index)
+        self._ring = array("Q")
         self._shape: tuple[tuple[str, int], ...] = ()
         # In flight per target index, their total, and the departed targets' by key
         self._index: dict[str, int] = {}
@@ -130,10 +134,9 @@ class ConsistentHash(Balancer[T]):
         points: list[int] = []
         for i, target in enumerate(targets):
             count = max(1, self.replicas * target.weight // scale)
-            points.extend(position << _INDEX_BITS | i for position in target_points(target.key, count))
+            points.extend(position & _POSITION_MASK | i for position in target_points(target.key, count))
         points.sort()
-        self._positions = array("Q", [point >> _INDEX_BITS for point in points])
-        self._owners = array("L", [point & _INDEX_MASK for point in points])
+        self._ring = array("Q", points)
 
     def in_flight(self, target: T) -> int:
         """Requests in flight on ``target`` as this algorithm counts them (for the bound)."""
@@ -162,19 +165,19 @@ class ConsistentHash(Balancer[T]):
 
     def pick(self, context: PickContext = NO_CONTEXT, now: float = 0.0) -> T | None:
         self._tick(now)
-        positions = self._positions
-        if not positions:
+        ring = self._ring
+        if not ring:
             return None
         key = self._key(context)
         if key is None:
-            position, draw = self.rng.getrandbits(64), self.rng.random()
+            position, draw = self.rng.getrandbits(64) & _POSITION_MASK, self.rng.random()
         else:
             position, draw = key_hash(key)
-        start = bisect_left(positions, position)
-        if start == len(positions):
+        start = bisect_left(ring, position)
+        if start == len(ring):
             start = 0
         if self.bound is None and self._ramp_due == math.inf and not context.exclude:
-            return self.targets[self._owners[start]]
+            return self.targets[ring[start] & _INDEX_MASK]
         return self._walk(start, draw, context.exclude)
 
     def _has_room(self, i: int, weight: int) -> bool:
@@ -188,12 +191,12 @@ class ConsistentHash(Balancer[T]):
 
     def _walk(self, start: int, draw: float, exclude: Collection[object]) -> T:
         """Clockwise from ``start``: the first target not excluded, ramped in and with room."""
-        targets, owners = self.targets, self._owners
-        count = len(owners)
+        targets, ring = self.targets, self._ring
+        count = len(ring)
         seen: set[int] = set()
         fallback: T | None = None
         for step in range(count):
-            i = owners[(start + step) % count]
+            i = ring[(start + step) % count] & _INDEX_MASK
             if i in seen:
                 continue
             seen.add(i)
@@ -207,4 +210,4 @@ class ConsistentHash(Balancer[T]):
             if len(seen) == len(targets):
                 break
         # Nothing qualifies (everything excluded, ramping or full): the key's own target.
-        return fallback if fallback is not None else targets[owners[start]]
+        return fallback if fallback is not None else targets[ring[start] & _INDEX_MASK]
