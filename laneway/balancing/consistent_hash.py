@@ -30,7 +30,8 @@ No key (no client address, no hash key): a random position on the ring, so weigh
 and exclude still apply. ``exclude`` and full or ramping targets are skipped by the same walk.
 
 Costs. A pick is a bisection, O(log P) for P points, plus the walk when targets are skipped.
-``update`` rebuilds the ring, O(P log P), only when the keys or weights changed.
+``update`` moves only the points of the targets that came, went or changed weight (each one a
+bisection and a memmove); a change to more than an eighth of the ring rebuilds it, O(P log P).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import random
 import struct
 from abc import abstractmethod
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Collection, Sequence
 from fractions import Fraction
 from hashlib import blake2b
@@ -55,6 +56,9 @@ MAX_POINTS = 1 << 20
 _INDEX_BITS = 24
 _INDEX_MASK = (1 << _INDEX_BITS) - 1
 _POSITION_MASK = ((1 << 64) - 1) ^ _INDEX_MASK
+# A change that moves more than 1/_REBUILD_SHARE of the ring's points rebuilds it from scratch;
+# smaller ones (a server down or back) move only that server's points.
+_REBUILD_SHARE = 8
 _TWO_64 = float(1 << 64)
 _EIGHT_U64 = struct.Struct("<8Q")
 
@@ -95,14 +99,17 @@ class ConsistentHash(Balancer[T]):
         # The bound as an exact fraction, so the cap is computed in integers.
         bound_ratio = Fraction(self.bound).limit_denominator(1000) if self.bound is not None else Fraction(1)
         self._bound_num, self._bound_den = bound_ratio.numerator, bound_ratio.denominator
-        # The ring: sorted point words (position << 24 | target index)
+        # The ring: sorted point words (position << 24 | target id). Ids are stable per key
+        # while the key is on the ring, so a change moves only the changed targets' points.
         self._ring = array("Q")
-        self._shape: tuple[tuple[str, int], ...] = ()
-        # In flight per target index, their total, and the departed targets' by key
-        self._index: dict[str, int] = {}
-        self._active: list[int] = []
+        self._ids: dict[str, int] = {}
+        self._by_id: list[T | None] = []
+        self._free_ids: list[int] = []
+        self._counts: dict[str, int] = {}  # points per key on the ring
+        self._scale = 0
+        # In flight by key (current and departed targets), and the current targets' total
+        self._active: dict[str, int] = {}
         self._total_active = 0
-        self._departed: dict[str, int] = {}
         self._total_weight = 0
 
     @abstractmethod
@@ -110,57 +117,92 @@ class ConsistentHash(Balancer[T]):
         """The part of the request that is hashed; None when the request has none."""
 
     def update(self, targets: Sequence[T], now: float = 0.0) -> None:
-        old_index, old_active = self._index, self._active
         super().update(targets, now)
-        departed = self._departed
-        for key, i in old_index.items():
-            if old_active[i]:
-                departed[key] = old_active[i]
-        self._index = {target.key: i for i, target in enumerate(self.targets)}
-        self._active = [departed.pop(target.key, 0) for target in self.targets]
-        self._total_active = sum(self._active)
+        if len(self.targets) > _INDEX_MASK:
+            raise ValueError(f"{self.name}: at most {_INDEX_MASK} targets, got {len(self.targets)}")
         self._total_weight = sum(target.weight for target in self.targets)
-        shape = tuple((target.key, target.weight) for target in self.targets)
-        if shape != self._shape:
-            self._shape = shape
-            self._build_ring()
-
-    def _build_ring(self) -> None:
-        targets = self.targets
-        if len(targets) > _INDEX_MASK:
-            raise ValueError(f"{self.name}: at most {_INDEX_MASK} targets, got {len(targets)}")
+        self._total_active = sum(self._active.get(target.key, 0) for target in self.targets)
         wanted = self.replicas * self._total_weight
         scale = -(-wanted // MAX_POINTS) if wanted > MAX_POINTS else 1
-        points: list[int] = []
-        for i, target in enumerate(targets):
-            count = max(1, self.replicas * target.weight // scale)
-            points.extend(position & _POSITION_MASK | i for position in target_points(target.key, count))
-        points.sort()
-        self._ring = array("Q", points)
+        counts = {target.key: max(1, self.replicas * target.weight // scale) for target in self.targets}
+        old = self._counts
+        leaving = [key for key, count in old.items() if counts.get(key) != count]
+        coming = [key for key, count in counts.items() if old.get(key) != count]
+        moved_points = sum(old[key] for key in leaving) + sum(counts[key] for key in coming)
+        if scale != self._scale or moved_points * _REBUILD_SHARE > len(self._ring):
+            self._rebuild(counts)
+        else:
+            self._change(leaving, coming, counts)
+        self._scale, self._counts = scale, counts
+        for target in self.targets:
+            self._by_id[self._ids[target.key]] = target
+
+    def _new_id(self, key: str) -> int:
+        if self._free_ids:
+            ident = self._free_ids.pop()
+        else:
+            ident = len(self._by_id)
+            self._by_id.append(None)
+        self._ids[key] = ident
+        return ident
+
+    def _drop_id(self, key: str) -> None:
+        ident = self._ids.pop(key)
+        self._by_id[ident] = None
+        self._free_ids.append(ident)
+
+    def _words(self, key: str, count: int) -> list[int]:
+        ident = self._ids[key]
+        return [position & _POSITION_MASK | ident for position in target_points(key, count)]
+
+    def _rebuild(self, counts: dict[str, int]) -> None:
+        """Every point anew: O(P log P)."""
+        for key in [key for key in self._ids if key not in counts]:
+            self._drop_id(key)
+        words: list[int] = []
+        for key, count in counts.items():
+            if key not in self._ids:
+                self._new_id(key)
+            words.extend(self._words(key, count))
+        words.sort()
+        self._ring = array("Q", words)
+
+    def _change(self, leaving: list[str], coming: list[str], counts: dict[str, int]) -> None:
+        """Take out the points of the targets that left or changed, put in the new ones."""
+        ring = self._ring
+        for key in leaving:
+            for word in self._words(key, self._counts[key]):
+                i = bisect_left(ring, word)
+                if i < len(ring) and ring[i] == word:
+                    del ring[i]
+            if key not in counts:
+                self._drop_id(key)
+        for key in coming:
+            if key not in self._ids:
+                self._new_id(key)
+            for word in self._words(key, counts[key]):
+                insort(ring, word)
 
     def in_flight(self, target: T) -> int:
         """Requests in flight on ``target`` as this algorithm counts them (for the bound)."""
-        i = self._index.get(target.key)
-        return self._departed.get(target.key, 0) if i is None else self._active[i]
+        return self._active.get(target.key, 0)
 
     def on_start(self, target: T, now: float = 0.0) -> None:
-        i = self._index.get(target.key)
-        if i is None:
-            self._departed[target.key] = self._departed.get(target.key, 0) + 1
-            return
-        self._active[i] += 1
-        self._total_active += 1
+        key = target.key
+        self._active[key] = self._active.get(key, 0) + 1
+        if key in self._ids:
+            self._total_active += 1
 
     def on_end(self, target: T, now: float = 0.0, latency: float = 0.0, failed: bool = False) -> None:
-        i = self._index.get(target.key)
-        if i is None:
-            count = self._departed.get(target.key, 0)
-            if count > 1:
-                self._departed[target.key] = count - 1
-            else:
-                self._departed.pop(target.key, None)
-        elif self._active[i] > 0:
-            self._active[i] -= 1
+        key = target.key
+        count = self._active.get(key, 0)
+        if not count:
+            return
+        if count > 1:
+            self._active[key] = count - 1
+        else:
+            del self._active[key]
+        if key in self._ids:
             self._total_active -= 1
 
     def pick(self, context: PickContext = NO_CONTEXT, now: float = 0.0) -> T | None:
@@ -177,37 +219,46 @@ class ConsistentHash(Balancer[T]):
         if start == len(ring):
             start = 0
         if self.bound is None and self._ramp_due == math.inf and not context.exclude:
-            return self.targets[ring[start] & _INDEX_MASK]
+            target = self._by_id[ring[start] & _INDEX_MASK]
+            assert target is not None
+            return target
         return self._walk(start, draw, context.exclude)
 
-    def _has_room(self, i: int, weight: int) -> bool:
-        """Whether target ``i`` may take one more request under the bound (always, when off)."""
+    def _has_room(self, target: T) -> bool:
+        """Whether ``target`` may take one more request under the bound (always, when off)."""
         if self.bound is None:
             return True
         # active + 1 <= ceil(c * (m + 1) * weight / W), in integers with c = num / den.
-        room = self._bound_num * (self._total_active + 1) * weight
+        room = self._bound_num * (self._total_active + 1) * target.weight
         cap = -(-room // (self._bound_den * self._total_weight))
-        return self._active[i] + 1 <= cap
+        return self._active.get(target.key, 0) + 1 <= cap
 
     def _walk(self, start: int, draw: float, exclude: Collection[object]) -> T:
         """Clockwise from ``start``: the first target not excluded, ramped in and with room."""
-        targets, ring = self.targets, self._ring
+        ring, by_id = self._ring, self._by_id
         count = len(ring)
+        distinct = len(self.targets)
         seen: set[int] = set()
-        fallback: T | None = None
+        first: T | None = None
+        allowed: T | None = None
         for step in range(count):
-            i = ring[(start + step) % count] & _INDEX_MASK
-            if i in seen:
+            ident = ring[(start + step) % count] & _INDEX_MASK
+            if ident in seen:
                 continue
-            seen.add(i)
-            target = targets[i]
-            if exclude and is_excluded(target, exclude):
-                continue
-            if fallback is None:
-                fallback = target
-            if draw < self._ramp_fraction(target) and self._has_room(i, target.weight):
-                return target
-            if len(seen) == len(targets):
+            seen.add(ident)
+            target = by_id[ident]
+            assert target is not None
+            if first is None:
+                first = target
+            if not exclude or not is_excluded(target, exclude):
+                if allowed is None:
+                    allowed = target
+                if draw < self._ramp_fraction(target) and self._has_room(target):
+                    return target
+            if len(seen) == distinct:
                 break
-        # Nothing qualifies (everything excluded, ramping or full): the key's own target.
-        return fallback if fallback is not None else targets[ring[start] & _INDEX_MASK]
+        # Nothing qualifies (everything excluded, ramping or full): the key's own target
+        # among those not excluded, or among all.
+        result = allowed if allowed is not None else first
+        assert result is not None
+        return result
