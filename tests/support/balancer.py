@@ -6,6 +6,8 @@ holding the backends), starts everything and returns a ``Balancer`` for the test
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ class Balancer:
     backends: list[Backend]
     address: tuple[str, int]
     stopped: bool = field(default=False)
+    shutting_down: concurrent.futures.Future[None] | None = field(default=None)
 
     @property
     def url(self) -> str:
@@ -79,6 +82,13 @@ class Balancer:
         """Run ``function`` on the event loop thread (to touch the runtime's state)."""
         return self.loop.call(function, *args)
 
+    def begin_shutdown(self, grace: float) -> concurrent.futures.Future[None]:
+        """Start ``runtime.shutdown(grace)`` on the loop and return at once."""
+        self.stopped = True
+        shutdown = self.runtime.shutdown(grace=grace)
+        self.shutting_down = asyncio.run_coroutine_threadsafe(shutdown, self.loop.loop)
+        return self.shutting_down
+
     def shutdown(self, grace: float = 1.0) -> None:
         if not self.stopped:
             self.stopped = True
@@ -86,6 +96,8 @@ class Balancer:
 
     def stop(self) -> None:
         try:
+            if self.shutting_down is not None:
+                self.shutting_down.result(timeout=15.0)
             self.shutdown()
         finally:
             self.loop.run(stop_all(self.backends))
