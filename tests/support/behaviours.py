@@ -191,6 +191,15 @@ MALFORMED: dict[str, bytes] = {
     "obs-fold": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Folded: a\r\n b\r\n\r\nok",
     "nul-header": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Bad: a\x00b\r\n\r\nok",
     "space-in-name": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX Bad: a\r\n\r\nok",
+    "space-before-colon": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Bad : a\r\n\r\nok",
+    "unasked-101": b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: evil\r\n\r\n"
+                   b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
+    "no-reason-bad-space": b"HTTP/1.1  200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "status-too-long": b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok",
+    # A whole valid response with a second one glued behind it (response splitting): the
+    # first may be passed on, the second must never reach the client.
+    "extra-after-body": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
 }
 
 
