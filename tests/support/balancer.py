@@ -104,14 +104,25 @@ class Balancer:
 
 
 def start_balancer(loop: LoopThread, backends: int = 1, *, servers: list[str] | None = None,
-                   backend_settings: dict[str, Any] | None = None, **config: Any) -> Balancer:
+                   backend_settings: dict[str, Any] | None = None,
+                   pools_of_backends: dict[str, list[int]] | None = None, **config: Any) -> Balancer:
     """Start ``backends`` recording backends and a runtime in front of them.
 
-    ``servers`` replaces the backends' addresses in the pool (e.g. a closed port);
+    ``servers`` replaces the backends' addresses in pool ``p`` (e.g. a closed port);
+    ``pools_of_backends`` makes pools of some backends (``{"p": [0], "api": [1]}``);
     ``config`` goes to ``make_config``.
     """
     started = loop.run(start_backends(backends, **(backend_settings or {})))
-    addresses = servers if servers is not None else [f"{b.address[0]}:{b.address[1]}" for b in started]
+    addresses = [f"{b.address[0]}:{b.address[1]}" for b in started]
+    if pools_of_backends:
+        extra = config.setdefault("pools", {})
+        for name, indexes in pools_of_backends.items():
+            if name != "p":
+                extra[name] = {"servers": [{"address": addresses[index]} for index in indexes]}
+        if "p" in pools_of_backends:
+            addresses = [addresses[index] for index in pools_of_backends["p"]]
+    if servers is not None:
+        addresses = servers
     runtime = Runtime(parse_config(make_config(addresses, **config)))
     try:
         loop.run(runtime.start())
