@@ -34,7 +34,7 @@ def free_port() -> int:
 
 
 class Backend(asyncio.Protocol):
-    """Just enough HTTP/1.1 for the two transfers; one request per connection."""
+    """Just enough HTTP/1.1 for the two transfers; one request per connection, then close."""
 
     def __init__(self) -> None:
         self.buffer = b""
@@ -68,21 +68,22 @@ class Backend(asyncio.Protocol):
         self.remaining -= count
         if self.remaining <= 0 and self.transport is not None:
             body = f"{self.received}\n".encode()
-            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-            self.remaining = -1
-            self.received = 0
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                                 % (len(body), body))
+            self.transport.close()
 
     async def stream(self, size: int) -> None:
         assert self.transport is not None
-        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % size)
         sent = 0
-        while sent < size:
+        while sent < size and not self.transport.is_closing():
             piece = CHUNK[: min(len(CHUNK), size - sent)]
             self.transport.write(piece)
             sent += len(piece)
             if self.transport.get_write_buffer_size() > 4 * len(CHUNK):
                 while self.transport.get_write_buffer_size() > len(CHUNK):
                     await asyncio.sleep(0.001)
+        self.transport.close()
 
     def pause_writing(self) -> None:
         pass
@@ -127,7 +128,8 @@ def parse_size(text: str) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="1GiB", help="bytes each way (default 1GiB)")
     args = parser.parse_args()
     size = parse_size(args.size)
@@ -148,7 +150,8 @@ def main() -> int:
         upload = os.path.join(tmp, "upload.bin")
         with open(upload, "wb") as f:
             f.truncate(size)  # sparse: costs no disk
-        lb = subprocess.Popen([*command, "run", "-c", config], stderr=subprocess.DEVNULL)
+        log = open(os.path.join(tmp, "laneway.log"), "w+")  # noqa: SIM115 - read back after the run
+        lb = subprocess.Popen([*command, "run", "-c", config], stderr=log)
         try:
             deadline = time.monotonic() + 20
             while True:
@@ -162,17 +165,23 @@ def main() -> int:
             url = f"http://127.0.0.1:{lb_port}"
             baseline = rss_kib(lb.pid)
             rows = []
-            seconds, peak, _ = measure(lb.pid, ["curl", "-sS", "-o", "/dev/null", f"{url}/download?bytes={size}"])
+            curl = ["curl", "-sS"]
+            seconds, peak, _ = measure(lb.pid, [*curl, "-o", "/dev/null", f"{url}/download?bytes={size}"])
             rows.append(("download", seconds, peak))
-            seconds, peak, out = measure(lb.pid, ["curl", "-sS", "-T", upload, f"{url}/upload"])
+            # "Expect:" turns off curl's wait for 100 Continue, which this backend never sends.
+            seconds, peak, out = measure(lb.pid, [*curl, "-H", "Expect:", "-T", upload, f"{url}/upload"])
             if out != str(size):
                 sys.exit(f"upload: the backend received {out} bytes, expected {size}")
             rows.append(("upload", seconds, peak))
         finally:
             lb.terminate()
             lb.wait(10)
+            log.seek(0)
+            problems = [line for line in log if "WARNING" in line or "ERROR" in line]
+            if problems:
+                print("laneway logged:\n" + "".join(problems[-10:]), file=sys.stderr)
     gib = size / (1 << 30)
-    print(f"| transfer | size | seconds | MiB/s | laneway RSS before | peak RSS during |")
+    print("| transfer | size | seconds | MiB/s | laneway RSS before | peak RSS during |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, seconds, peak in rows:
         print(f"| {name} | {gib:g} GiB | {seconds:.2f} | {size / (1 << 20) / seconds:.0f} | "
