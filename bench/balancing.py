@@ -76,6 +76,10 @@ def measure(name: str, size: int, ops: int, context_list: list[PickContext]) -> 
     return elapsed / ops, first_update, flip_update
 
 
+def milliseconds(value: float) -> str:
+    return f"{value:.2f} ms" if value < 10 else f"{value:.0f} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=20_000, help="operations per algorithm and size")
@@ -99,7 +103,7 @@ def main() -> None:
                 flip_ms = min(run[2] for run in runs) * 1000
         cells = [f"{per_op[size] * 1e6:.2f}" for size in SIZES]
         ratio = per_op[10_000] / per_op[100]
-        cells += [f"{ratio:.2f}x", f"{first_ms:.1f} ms", f"{flip_ms:.1f} ms"]
+        cells += [f"{ratio:.2f}x", milliseconds(first_ms), milliseconds(flip_ms)]
         print(f"| `{name}` | " + " | ".join(cells) + " |")
 
 
