@@ -51,7 +51,7 @@ from laneway.balancing.base import NO_CONTEXT, Balancer, PickContext, T, check_n
 # A ceiling on the ring's size (8 MiB): beyond it every target gets fewer points.
 MAX_POINTS = 1 << 20
 # A point is one unsigned 64-bit word: its 40-bit position on the ring in the high bits and its
-# target's index in the low 24. Sorting the words sorts by position, a bisection finds a key's
+# target's id in the low 24. Sorting the words sorts by position, a bisection finds a key's
 # successor, and the owner is read off the same word: one array, no second lookup.
 _INDEX_BITS = 24
 _INDEX_MASK = (1 << _INDEX_BITS) - 1
@@ -64,7 +64,7 @@ _EIGHT_U64 = struct.Struct("<8Q")
 
 
 def key_hash(key: str) -> tuple[int, float]:
-    """``key``'s place on the ring (a point word with index 0) and a second, independent draw in
+    """``key``'s place on the ring (a point word with id 0) and a second, independent draw in
     [0, 1) (for slow start)."""
     position, second = struct.unpack("<2Q", blake2b(key.encode(), digest_size=16).digest())
     return position & _POSITION_MASK, second / _TWO_64

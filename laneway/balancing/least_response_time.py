@@ -104,10 +104,9 @@ class LeastResponseTime(TwoChoices[T, _LatencyBooks]):
 
     def on_end(self, target: T, now: float = 0.0, latency: float = 0.0, failed: bool = False) -> None:
         books = self._books.get(target.key)
-        if books is None:
-            return
-        if books.active > 0:
-            books.active -= 1
+        if books is None or not books.active:
+            return  # no matching on_start: nothing to end, and no sample to trust
+        books.active -= 1
         latency = max(latency, 0.0)
         if books.measured:
             keep = math.exp(-max(now - books.observed_at, 0.0) / self.decay)
