@@ -154,6 +154,11 @@ class ClientConnection(asyncio.Protocol):
             return
         except httptools.HttpParserError as error:
             self.feeding = False
+            if self.paused & PAUSE_DONE and self.parsing is None:
+                # Bytes after a request that said Connection: close are not requests
+                # (RFC 9112 9.6): answer what came before them, then close.
+                self.flush()
+                return
             self.fail(HttpError(400, f"malformed request: {error}"))
             return
         self.feeding = False

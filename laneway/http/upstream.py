@@ -129,8 +129,13 @@ class UpstreamConnection(asyncio.Protocol):
             self.switch_protocols(exchange, data[upgrade.args[0]:])
             return
         except httptools.HttpParserError as error:
-            self.bad_response(exchange, str(error.__context__ or error))
-            return
+            if not self.message_done:
+                self.bad_response(exchange, str(error.__context__ or error))
+                return
+            # The response was whole; what followed it is not an answer to anything
+            # (response splitting): pass on the response, never reuse the connection.
+            log.warning("server %s sent bytes after its response; closing", self.server.key)
+            self.server_keep_alive = False
         out = self.out
         if out:
             self.client_transport.write(out[0] if len(out) == 1 else b"".join(out))
@@ -157,6 +162,8 @@ class UpstreamConnection(asyncio.Protocol):
     # ------------------------------------------------------------------ parser callbacks
 
     def on_headers_complete(self) -> None:
+        if self.message_done:
+            raise ValueError("a second response followed the first")
         exchange = self.exchange
         assert exchange is not None
         # The head ends at the first CRLF CRLF of the bytes collected since it began.
@@ -217,6 +224,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         if self.head_only:
+            self.server_keep_alive = False  # a body after a HEAD answer: do not trust the rest
             return
         if self.framing == RECHUNK:
             self.out.append(b"%x\r\n%s\r\n" % (len(body), body))
