@@ -45,7 +45,7 @@ def test_httpx_client_requests_reuse_server_connections(balancer: Callable[..., 
 
 
 def test_round_robin_over_kept_alive_connections(balancer: Callable[..., Balancer]) -> None:
-    running = balancer(backends=3)
+    running = balancer(backends=3, pool={"algorithm": "round_robin"})
     with running.client() as client:
         answered = [client.get("/").headers["x-backend"] for _ in range(30)]
     # Round robin: every server in turn, each once per cycle.
