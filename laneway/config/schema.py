@@ -76,11 +76,74 @@ class KeepAlive(Strict):
     idle_timeout: Duration = Field(default=60.0, gt=0)
 
 
+# Which pool settings each algorithm takes (laneway.balancing's constructors; a test keeps
+# the two in step). A setting given to an algorithm that ignores it is an error, not a no-op.
+ALGORITHM_OPTIONS: dict[str, tuple[str, ...]] = {
+    "round_robin": (),
+    "random": ("slow_start",),
+    "weighted_round_robin": ("slow_start",),
+    "least_connections": (),
+    "weighted_least_connections": ("slow_start",),
+    "least_request": ("bias", "rate_decay", "slow_start"),
+    "least_response_time": ("decay", "default_rtt", "slow_start"),
+    "ip_hash": ("replicas", "bound", "slow_start"),
+    "hash": ("replicas", "bound", "slow_start"),
+}
+
+
+class HashKey(Strict):
+    """Where the ``hash`` algorithm finds a request's key: exactly one of these."""
+
+    header: str | None = Field(default=None, min_length=1)
+    cookie: str | None = Field(default=None, min_length=1)
+    query: str | None = Field(default=None, min_length=1, description="a query parameter's name")
+    path: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> HashKey:
+        given = [name for name in ("header", "cookie", "query") if getattr(self, name) is not None]
+        if self.path:
+            given.append("path")
+        if len(given) != 1:
+            raise ValueError("give exactly one of header, cookie, query or path: true, "
+                             f"got {', '.join(given) or 'none'}")
+        return self
+
+
 class Pool(Strict):
-    algorithm: Literal[ALGORITHM_NAMES] = "round_robin"  # type: ignore[valid-type]
+    algorithm: Literal[ALGORITHM_NAMES] = "least_request"  # type: ignore[valid-type]
     servers: list[Server] = Field(min_length=1)
     timeouts: PoolTimeouts = PoolTimeouts()
     keepalive: KeepAlive = KeepAlive()
+    # Algorithm settings (see docs/balancing.md); each applies to the algorithms listed above.
+    slow_start: Duration | None = Field(default=None, ge=0, description="ramp-up for a returning server")
+    bias: float | None = Field(default=None, ge=0, le=10)
+    rate_decay: Duration | None = Field(default=None, gt=0)
+    decay: Duration | None = Field(default=None, gt=0)
+    default_rtt: Duration | None = Field(default=None, gt=0)
+    replicas: int | None = Field(default=None, ge=1, le=10_000)
+    bound: float | None = Field(default=None, ge=1)
+    hash_key: HashKey | None = None
+
+    @property
+    def algorithm_options(self) -> dict[str, object]:
+        """The settings given for this pool's algorithm, as keyword arguments for it."""
+        return {name: getattr(self, name) for name in ALGORITHM_OPTIONS[self.algorithm]
+                if getattr(self, name) is not None}
+
+    @model_validator(mode="after")
+    def _algorithm_settings(self) -> Pool:
+        accepted = ALGORITHM_OPTIONS[self.algorithm]
+        for name in ("slow_start", "bias", "rate_decay", "decay", "default_rtt", "replicas", "bound"):
+            if getattr(self, name) is not None and name not in accepted:
+                users = sorted(a for a, names in ALGORITHM_OPTIONS.items() if name in names)
+                raise ValueError(f"{name} does not apply to algorithm {self.algorithm}; "
+                                 f"it applies to {', '.join(users)}")
+        if self.algorithm == "hash" and self.hash_key is None:
+            raise ValueError("algorithm hash needs hash_key, e.g. hash_key: {header: X-User-Id}")
+        if self.algorithm != "hash" and self.hash_key is not None:
+            raise ValueError(f"hash_key applies only to algorithm hash, not {self.algorithm}")
+        return self
 
     @model_validator(mode="after")
     def _primary(self) -> Pool:

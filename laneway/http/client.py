@@ -28,6 +28,7 @@ import httptools
 from laneway.balancing import NO_CONTEXT, PickContext
 from laneway.http.errors import HttpError
 from laneway.http.exchange import Exchange
+from laneway.http.hash_key import read_hash_key
 from laneway.http.messages import (
     CONNECTION,
     CONTENT_LENGTH,
@@ -100,6 +101,7 @@ class ClientConnection(asyncio.Protocol):
         self.connection_tokens: bytes | None = None
         self.upgrade: bytes | None = None
         self.forwarded_for: bytes | None = None
+        self.hash_key: str | None = None
 
     # ------------------------------------------------------------------ asyncio protocol
 
@@ -292,8 +294,13 @@ class ClientConnection(asyncio.Protocol):
             raise HttpError(404, "no route matches this request", close=has_body)
 
         head = self.request_head(method, pool.name, chunked, upgrade)
+        if pool.hash_source is not None:
+            # Read now: the headers are gone by the time a pipelined request starts.
+            self.hash_key = read_hash_key(pool.hash_source, self.url, self.headers)
         exchange = Exchange(self, pool, head, http11=http11, keep_alive=keep_alive, chunked=chunked,
                             is_head=method == b"HEAD", upgrade=upgrade, started_at=self.loop.time())
+        if pool.hash_source is not None:
+            exchange.context = PickContext(self.pick_context.client_address, self.hash_key)
         self.parsing = exchange
         if has_body:
             self.deadline = self.loop.time() + self.settings.body_timeout
@@ -360,7 +367,7 @@ class ClientConnection(asyncio.Protocol):
     def start(self, exchange: Exchange) -> None:
         """Give the current exchange a server and a connection to it."""
         pool = exchange.pool
-        server = pool.pick(self.pick_context)
+        server = pool.pick(exchange.context or self.pick_context)
         if server is None:
             self.upstream_failed(exchange, 503, f"no server of pool {pool.name!r} may take traffic",
                                  count=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from laneway.balancing import PickContext
     from laneway.http.client import ClientConnection
     from laneway.http.upstream import UpstreamConnection
     from laneway.upstream import Pool, Server
@@ -22,6 +23,7 @@ class Exchange:
         "chunked",
         "client",
         "client_keep_alive",
+        "context",
         "head",
         "head_sent",
         "http11",
@@ -49,6 +51,7 @@ class Exchange:
         self.is_head = is_head
         self.upgrade = upgrade
         self.started_at = started_at
+        self.context: PickContext | None = None  # set when the pool hashes on part of the request
         # Request side.
         self.pending: list[bytes] = [head]
         self.pending_size = len(head)

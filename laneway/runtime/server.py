@@ -25,8 +25,14 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None) 
         servers.append(Server(server.address, host, port, weight=server.weight, backup=server.backup,
                               max_idle=config.keepalive.max_idle,
                               idle_timeout=config.keepalive.idle_timeout))
-    return Pool(name, servers, create(config.algorithm, rng),
-                connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response)
+    hash_source = None
+    if config.hash_key is not None:
+        key = config.hash_key
+        hash_source = (("path", "") if key.path else ("header", key.header) if key.header
+                       else ("cookie", key.cookie) if key.cookie else ("query", key.query or ""))
+    return Pool(name, servers, create(config.algorithm, rng, **config.algorithm_options),
+                connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response,
+                hash_source=hash_source)
 
 
 def build_router(listener: Listener, pools: dict[str, Pool]) -> Router:

@@ -21,7 +21,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert listener.limits.max_header_size == 64 * 1024
     assert (listener.timeouts.header, listener.timeouts.idle, listener.timeouts.body) == (10.0, 60.0, 60.0)
     pool = config.pools["api"]
-    assert pool.algorithm == "round_robin"
+    assert pool.algorithm == "least_request"
     assert (pool.timeouts.connect, pool.timeouts.response) == (5.0, 60.0)
     assert (pool.keepalive.max_idle, pool.keepalive.idle_timeout) == (64, 60.0)
     server = pool.servers[0]
