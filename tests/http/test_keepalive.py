@@ -44,6 +44,22 @@ def test_httpx_client_requests_reuse_server_connections(balancer: Callable[..., 
     assert len(running.backend.connections) <= 2
 
 
+def test_many_concurrent_clients_are_all_served(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(backends=3)
+
+    def client_session(index: int) -> list[str]:
+        with running.client() as client:
+            return [client.get(f"/c{index}/r{request}").text for request in range(20)]
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(client_session, range(16)))
+    assert answers == [["ok"] * 20] * 16
+    paths = sorted(r.path for backend in running.backends for r in backend.requests)
+    assert paths == sorted(f"/c{index}/r{request}" for index in range(16) for request in range(20))
+    connections = sum(len(backend.connections) for backend in running.backends)
+    assert connections <= 16 + 3, f"{connections} server connections for 16 clients"
+
+
 def test_round_robin_over_kept_alive_connections(balancer: Callable[..., Balancer]) -> None:
     running = balancer(backends=3, pool={"algorithm": "round_robin"})
     with running.client() as client:

@@ -208,6 +208,21 @@ def test_close_delimited_body_reaches_an_http10_client_whole(balancer: Callable[
     assert (check.size, check.hexdigest()) == (size, digest(size))
 
 
+def test_chunked_response_reaches_an_http10_client_unchunked(balancer: Callable[..., Balancer]) -> None:
+    """HTTP/1.0 has no chunked coding: the body goes as it is, ended by the close."""
+    running = balancer()
+    size = 300 * 1024 + 7
+    with RawConnection(running.address, timeout=15.0) as connection:
+        connection.send(f"GET /bytes?n={size}&chunked=1 HTTP/1.0\r\n\r\n".encode())
+        data = connection.wait_closed(timeout=15.0)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")), head
+    assert b"transfer-encoding" not in head.lower()
+    check = Digester()
+    check.update(body)
+    assert (check.size, check.hexdigest()) == (size, digest(size))
+
+
 def test_response_starts_before_the_server_finishes(balancer: Callable[..., Balancer]) -> None:
     running = balancer()
     with RawConnection(running.address) as connection:

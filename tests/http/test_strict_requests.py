@@ -70,6 +70,12 @@ BAD_HEADS: list[tuple[str, bytes, tuple[int, ...]]] = [
     # whitespace between a header field name and colon with a response status code of 400".
     ("space-before-colon", request("GET / HTTP/1.1", "Host: a", "X-Bad : one"), (400,)),
     ("no-colon", request("GET / HTTP/1.1", "Host: a", "X-Bad"), (400,)),
+    ("empty-name", request("GET / HTTP/1.1", "Host: a", ": no name"), (400,)),
+    ("separator-in-name", request("GET / HTTP/1.1", "Host: a", "X-Bad(: one"), (400,)),
+    ("non-ascii-in-name", request("GET / HTTP/1.1", "Host: a", "X-B\xe4d: one"), (400,)),
+    ("te-xchunked", request("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: xchunked",
+                            body=b"0\r\n\r\n"), (400, 501)),
+    ("bad-method", request("G@T / HTTP/1.1", "Host: a"), (400, 405, 501)),
     ("space-in-target", request("GET /a b HTTP/1.1", "Host: a"), (400,)),
     ("no-host-http11", request("GET / HTTP/1.1", "X-Other: a"), (400,)),
     ("two-hosts", request("GET / HTTP/1.1", "Host: a", "Host: b"), (400,)),

@@ -184,6 +184,10 @@ def test_server_not_answering_in_time_gets_504(balancer: Callable[..., Balancer]
     assert_error(response, 504, "time", "answer")
     assert 0.4 <= waited < 2.5, waited
     running.probe()
+    # The late answer must not be taken for the probe's: that connection is given up.
+    backend = running.backend
+    wait_for(lambda: backend.connections[0].closed, message="the timed-out server connection closed")
+    assert [c.requests[0].path for c in backend.connections] == ["/delay", "/__probe__"]
 
 
 def test_server_answering_within_the_response_timeout_is_served(balancer: Callable[..., Balancer]) -> None:
