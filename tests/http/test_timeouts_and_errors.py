@@ -15,7 +15,14 @@ import pytest
 from tests.support.assertions import assert_nothing_reached_backends, assert_rejected
 from tests.support.balancer import Balancer, wait_for
 from tests.support.faults import BlackHole, closed_port
-from tests.support.raw import RawConnection, RawReply, connect, parse_responses, raw_request
+from tests.support.raw import (
+    RawConnection,
+    RawReply,
+    connect,
+    parse_responses,
+    raw_request,
+    read_until_closed,
+)
 
 SHORT = "0.5s"
 
@@ -56,10 +63,8 @@ def test_slowloris_is_cut_off_with_408(balancer: Callable[..., Balancer]) -> Non
             sent += 1
         answered = time.monotonic() - started
         received = bytearray()
-        sock.settimeout(5.0)
-        while chunk := sock.recv(65536):
-            received += chunk
-    assert_rejected(RawReply(bytes(received), closed=True), 408)
+        closed, _ = read_until_closed(sock, received, 5.0)
+    assert_rejected(RawReply(bytes(received), closed=closed), 408)
     assert sent < len(head), "the whole head went through: no header timeout"
     assert 0.4 <= answered < 2.5, f"answered after {answered:.2f}s with a 0.5s header timeout"
     assert_nothing_reached_backends(running)
