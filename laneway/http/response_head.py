@@ -9,7 +9,6 @@ expression finds them, which costs far less than a Python call per header line.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 # A field line that laneway reads or drops: hop-by-hop (RFC 9110 7.6.1) and Content-Length.
 # Each field line in the block starts with CRLF; llhttp allows no space before the colon.
@@ -24,11 +23,10 @@ _FIELD_NAME = re.compile(rb"\r\n([^:]+):")
 _NOTHING_NAMED = frozenset({b"close", b"keep-alive", b"upgrade", b""})
 
 
-class ResponseHead(NamedTuple):
-    fields: bytes  # the fields to copy through, each preceded by CRLF, no final CRLF
-    content_length: bytes | None
-    chunked: bool  # Transfer-Encoding ends in chunked (RFC 9112 6.3)
-    upgrade: bytes | None
+# (fields to copy through, each preceded by CRLF, no final CRLF; Content-Length value or None;
+# whether Transfer-Encoding ends in chunked, RFC 9112 6.3; Upgrade value or None). A plain
+# tuple: building a NamedTuple costs more than everything else here but the pattern.
+ResponseHead = tuple[bytes, bytes | None, bool, bytes | None]
 
 
 def read_response_head(head: bytes) -> ResponseHead:
@@ -40,26 +38,28 @@ def read_response_head(head: bytes) -> ResponseHead:
     kept: list[bytes] = []
     position = 0
     for match in _SPECIAL_FIELD.finditer(fields.lower()):
-        kept.append(fields[position:match.start()])
-        position = match.end()
-        name = match.group(1)
-        value = match.group(2).strip(b" \t")  # lower-cased: fine for all but Upgrade
+        start, end = match.span()
+        kept.append(fields[position:start])
+        position = end
+        name, value = match.groups()  # lower-cased: fine for all but Upgrade
         if name == b"content-length":
-            content_length = value
-        elif name == b"transfer-encoding":
-            chunked = value.rsplit(b",", 1)[-1].strip() == b"chunked"
-        elif name == b"upgrade":
-            upgrade = fields[match.start(2):match.end(2)].strip(b" \t")
+            content_length = value.strip(b" \t")
         elif name == b"connection":
-            tokens = {token.strip() for token in value.split(b",")} - _NOTHING_NAMED
-            if tokens:
-                named = tokens if named is None else named | tokens
+            value = value.strip(b" \t")
+            if value not in _NOTHING_NAMED:
+                tokens = {token.strip() for token in value.split(b",")} - _NOTHING_NAMED
+                if tokens:
+                    named = tokens if named is None else named | tokens
+        elif name == b"transfer-encoding":
+            chunked = value.rsplit(b",", 1)[-1].strip(b" \t") == b"chunked"
+        elif name == b"upgrade":
+            upgrade = fields[match.start(2):end].strip(b" \t")
     if position:
         kept.append(fields[position:])
         fields = b"".join(kept)
     if named:
         fields = _without(fields, named)
-    return ResponseHead(fields, content_length, chunked, upgrade)
+    return fields, content_length, chunked, upgrade
 
 
 def _without(fields: bytes, names: set[bytes]) -> bytes:

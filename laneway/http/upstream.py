@@ -169,7 +169,7 @@ class UpstreamConnection(asyncio.Protocol):
         # The head ends at the first CRLF CRLF of the bytes collected since it began.
         raw = self.raw_head
         end = raw.find(b"\r\n\r\n") + 4
-        head = read_response_head(raw[:end])
+        fields, content_length, chunked, upgrade = read_response_head(raw[:end])
         self.raw_head = raw[end:]
         status = self.parser.get_status_code()
         self.status = status
@@ -177,7 +177,7 @@ class UpstreamConnection(asyncio.Protocol):
             # 100 Continue, 103 Early Hints: relayed to HTTP/1.1 clients, then the real answer.
             self.interim = True
             if exchange.http11:
-                self.out.append(b"%s%s\r\n\r\n" % (status_line(status)[:-2], head.fields))
+                self.out.append(b"%s%s\r\n\r\n" % (status_line(status)[:-2], fields))
             return
         self.in_head = False
         self.raw_head = b""
@@ -186,13 +186,12 @@ class UpstreamConnection(asyncio.Protocol):
         self.server_keep_alive = self.parser.should_keep_alive()
         client = exchange.client
         keep_client = exchange.client_keep_alive and not (client.closing and not client.queue)
-        parts = [status_line(status)[:-2], head.fields]
+        parts = [status_line(status)[:-2], fields]
         self.until_eof = False
-        content_length = head.content_length
         if status == 101:
-            if not exchange.upgrade or head.upgrade is None:
+            if not exchange.upgrade or upgrade is None:
                 raise ValueError("101 Switching Protocols to a request that did not ask to upgrade")
-            parts.append(b"\r\nConnection: upgrade\r\nUpgrade: %s" % head.upgrade)
+            parts.append(b"\r\nConnection: upgrade\r\nUpgrade: %s" % upgrade)
             self.framing = NO_BODY
         elif exchange.is_head or status == 204 or status == 304:
             self.framing = NO_BODY
@@ -203,7 +202,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.framing = AS_IS
             parts.append(b"\r\nContent-Length: %s" % content_length)
         else:
-            self.until_eof = not head.chunked
+            self.until_eof = not chunked
             if exchange.http11:
                 self.framing = RECHUNK
                 parts.append(b"\r\nTransfer-Encoding: chunked")
