@@ -8,12 +8,21 @@ whole document in ``Config``.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
-from laneway.config.units import Duration, Size
+from laneway.config.units import Duration, Size, format_duration
 
 ALGORITHM_NAMES = (
     "round_robin",
@@ -110,6 +119,103 @@ class HashKey(Strict):
         return self
 
 
+# Status codes as written in health_check.expect_status: 200, "204" or a range "200-399".
+StatusRange = tuple[int, int]
+
+
+def parse_status_range(value: object) -> StatusRange:
+    """``200`` or ``"200-399"`` into ``(low, high)``, both inclusive."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a status such as 200 or a range such as 200-399, got {value!r}")
+    if isinstance(value, int):
+        low = high = value
+    elif isinstance(value, str) and (match := re.fullmatch(r"\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?", value)):
+        low = int(match.group(1))
+        high = int(match.group(2) or low)
+    elif isinstance(value, list | tuple) and len(value) == 2 and all(type(v) is int for v in value):
+        low, high = value  # the parsed form, (low, high), read back
+    else:
+        raise ValueError(f"expected a status such as 200 or a range such as 200-399, got {value!r}")
+    if not (100 <= low <= 599 and 100 <= high <= 599):
+        raise ValueError(f"a status is 100-599, got {value!r}")
+    if low > high:
+        raise ValueError(f"a status range goes from low to high, e.g. 200-399, got {value!r}")
+    return low, high
+
+
+def format_status_range(value: StatusRange) -> int | str:
+    low, high = value
+    return low if low == high else f"{low}-{high}"
+
+
+Status = Annotated[StatusRange, BeforeValidator(parse_status_range), PlainSerializer(format_status_range)]
+
+# Settings that only an HTTP check reads; giving one to a TCP check is an error, not a no-op.
+HTTP_CHECK_SETTINGS = ("method", "path", "host", "expect_status", "expect_body")
+
+
+class HealthCheck(Strict):
+    """Active health checks of a pool's servers (docs/health.md).
+
+    Defaults are HAProxy's (``inter 2s rise 2 fall 3``); a server is marked down after ``fall``
+    consecutive failed checks and up again after ``rise`` consecutive passed ones.
+    """
+
+    type: Literal["http", "tcp"] = "http"
+    method: str = Field(default="GET", description="e.g. GET or HEAD")
+    path: str = Field(default="/health", description="path and query")
+    host: str | None = Field(default=None, description="Host header; the server's address when not given")
+    expect_status: list[Status] = Field(default_factory=lambda: [(200, 399)], min_length=1)
+    expect_body: str | None = Field(default=None, min_length=1, description="a substring of the body")
+    interval: Duration = Field(default=2.0, gt=0, description="from one check of a server to its next")
+    timeout: Duration = Field(default=1.0, gt=0, description="for one whole check")
+    rise: int = Field(default=2, ge=1, le=1000)
+    fall: int = Field(default=3, ge=1, le=1000)
+    jitter: float = Field(default=0.1, ge=0, le=1, description="fraction of interval, +/-")
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]+", value):
+            raise ValueError(f"a method is upper-case letters, e.g. GET or HEAD, got {value!r}")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        # Visible ASCII only: the path goes into the request line as it is written.
+        if not re.fullmatch(r"/[\x21-\x7e]*", value):
+            raise ValueError("a path starts with / and has no spaces or control characters "
+                             f"(percent-encode them), got {value!r}")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[\x21-\x7e]+", value):
+            raise ValueError(f"a Host header is a name or address without spaces, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HealthCheck:
+        if self.timeout > self.interval:
+            raise ValueError(f"timeout ({format_duration(self.timeout)}) must not exceed interval "
+                             f"({format_duration(self.interval)}): a check must end before the next "
+                             "one is due; shorten timeout or lengthen interval")
+        if self.expect_body is not None and self.method == "HEAD":
+            raise ValueError("expect_body needs a method whose response has a body; a response "
+                             "to HEAD has none: use GET")
+        if self.type == "tcp":
+            given = [name for name in HTTP_CHECK_SETTINGS if name in self.model_fields_set]
+            if given:
+                raise ValueError(f"{', '.join(given)} applies only to type http; "
+                                 "a tcp check only connects")
+        return self
+
+    def status_expected(self, status: int) -> bool:
+        return any(low <= status <= high for low, high in self.expect_status)
+
+
 class Pool(Strict):
     algorithm: Literal[ALGORITHM_NAMES] = "least_request"  # type: ignore[valid-type]
     servers: list[Server] = Field(min_length=1)
@@ -124,6 +230,7 @@ class Pool(Strict):
     replicas: int | None = Field(default=None, ge=1, le=10_000)
     bound: float | None = Field(default=None, ge=1)
     hash_key: HashKey | None = None
+    health_check: HealthCheck | None = None
 
     @property
     def algorithm_options(self) -> dict[str, object]:
