@@ -8,7 +8,7 @@ laneway's own per-request work (parsing, routing, picking, framing), which is wh
 it from NGINX once the system calls are equal. Use it to compare before and after a change;
 throughput claims still come from bench/run.
 
-    python3 bench/hotpath.py                 # microseconds per request, keep-alive
+    python3 bench/hotpath.py                 # microseconds per request, keep-alive and close
     python3 bench/hotpath.py --profile       # and the top functions by own time
 """
 
@@ -27,6 +27,7 @@ from laneway.http.upstream import UpstreamConnection
 from laneway.runtime.server import Runtime
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
+CLOSE_REQUEST = REQUEST.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
 RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sun, 29 Nov 2026 04:00:00 GMT\r\n"
             b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n")
 
@@ -83,23 +84,34 @@ async def measure(count: int, repeat: int, profile: bool) -> None:
         client.data_received(REQUEST)
         upstream.data_received(RESPONSE)
 
+    def one_connection() -> None:
+        # Connection: close: a new client connection per request, as bench/run's close scenario.
+        fresh = ClientConnection(listener)
+        transport = MemoryTransport(("127.0.0.1", 50001))
+        fresh.connection_made(transport)
+        fresh.data_received(CLOSE_REQUEST)
+        upstream.data_received(RESPONSE)
+        fresh.connection_lost(None)
+        client_transport.written.extend(transport.written)
+
     one()
     assert upstream_transport.written[-1].startswith(b"GET / HTTP/1.1\r\n"), upstream_transport.written
     assert client_transport.written[-1].endswith(b"\r\n\r\nok\n"), client_transport.written
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
-    best = float("inf")
-    for _ in range(repeat):  # the best of several runs: other work on the machine only adds
-        started = time.perf_counter()
-        for _ in range(count):
-            one()
-            client_transport.written.clear()
-            upstream_transport.written.clear()
-        best = min(best, time.perf_counter() - started)
+    for name, request in (("keep-alive", one), ("Connection: close", one_connection)):
+        best = float("inf")
+        for _ in range(repeat):  # the best of several runs: other work on the machine only adds
+            started = time.perf_counter()
+            for _ in range(count):
+                request()
+                client_transport.written.clear()
+                upstream_transport.written.clear()
+            best = min(best, time.perf_counter() - started)
+        print(f"{best / count * 1e6:6.2f} us of Python per {name} request (best of {repeat} x {count})")
     if profiler:
         profiler.disable()
-    print(f"{best / count * 1e6:.2f} us of Python per keep-alive request (best of {repeat} x {count})")
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     client.connection_lost(None)
