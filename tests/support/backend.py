@@ -84,10 +84,11 @@ class Backend:
         self._writers: dict[int, asyncio.StreamWriter] = {}
         self._busy: set[int] = set()
 
-    async def start(self) -> Backend:
+    async def start(self, port: int = 0) -> Backend:
+        """Listen on ``port`` (a free one when 0); after ``stop()``, the same port restarts it."""
         self._loop = asyncio.get_running_loop()
         self._release = asyncio.Event()
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", port)
         return self
 
     async def stop(self) -> None:
