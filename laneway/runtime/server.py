@@ -9,8 +9,9 @@ import random
 
 from laneway.balancing import create
 from laneway.config import Config
-from laneway.config.schema import Listener
+from laneway.config.schema import HealthCheck, Listener
 from laneway.config.schema import Pool as PoolConfig
+from laneway.health import HealthChecker, HttpProbe, Probe, TcpProbe
 from laneway.http import DeadlineSweeper, HttpListener, ListenerSettings
 from laneway.routing import Router, RouteRule
 from laneway.upstream import Pool, Server
@@ -33,6 +34,18 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None) 
     return Pool(name, servers, create(config.algorithm, rng, **config.algorithm_options),
                 connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response,
                 hash_source=hash_source)
+
+
+def build_checker(pool: Pool, check: HealthCheck, rng: random.Random | None = None) -> HealthChecker:
+    probe: Probe
+    if check.type == "tcp":
+        probe = TcpProbe(timeout=check.timeout)
+    else:
+        probe = HttpProbe(method=check.method, path=check.path, host=check.host,
+                          expect_status=check.expect_status, expect_body=check.expect_body,
+                          timeout=check.timeout)
+    return HealthChecker(pool, probe, interval=check.interval, rise=check.rise, fall=check.fall,
+                         jitter=check.jitter, rng=rng)
 
 
 def build_router(listener: Listener, pools: dict[str, Pool]) -> Router:
@@ -78,6 +91,7 @@ class Runtime:
         self.listener_addresses: dict[str, tuple[str, int]] = {}
         self.pools: dict[str, Pool] = {}
         self.listeners: list[HttpListener] = []
+        self.health_checkers: dict[str, HealthChecker] = {}  # by pool name
         self.sweeper: DeadlineSweeper | None = None
 
     async def start(self) -> None:
@@ -96,6 +110,11 @@ class Runtime:
                 listener.stop_accepting()
             raise
         self.sweeper.start()
+        for name, pool_config in self.config.pools.items():
+            if pool_config.health_check is not None:
+                checker = build_checker(self.pools[name], pool_config.health_check)
+                checker.start()
+                self.health_checkers[name] = checker
         loop.call_later(1.0, self._close_idle_upstreams)
         tune_garbage_collector()
 
@@ -113,6 +132,7 @@ class Runtime:
             grace = self.config.shutdown_grace
         for listener in self.listeners:
             listener.stop_accepting()
+        await asyncio.gather(*(checker.stop() for checker in self.health_checkers.values()))
         await asyncio.gather(*(listener.drain(grace) for listener in self.listeners))
         for pool in self.pools.values():
             pool.close_idle()
