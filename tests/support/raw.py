@@ -13,11 +13,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from tests.support.headers import HeaderLookup
+
 Address = tuple[str, int]
 
 
 @dataclass
-class Response:
+class Response(HeaderLookup):
     version: str
     status: int
     reason: str
@@ -25,15 +27,6 @@ class Response:
     body: bytes = b""
     raw_head: bytes = b""
 
-    def header_values(self, name: str) -> list[str]:
-        lower = name.lower()
-        return [value for key, value in self.headers if key.lower() == lower]
-
-    def header(self, name: str) -> str | None:
-        values = self.header_values(name)
-        if len(values) > 1:
-            raise AssertionError(f"header {name} appears {len(values)} times: {values}")
-        return values[0] if values else None
 
     @property
     def connection_tokens(self) -> set[str]:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.headers import HeaderLookup
 from tests.support.payload import Digester
 
 # Raw bytes and request bodies are kept up to this size; beyond it only length and digest.
@@ -18,7 +19,7 @@ RECORD_LIMIT = 1024 * 1024
 
 
 @dataclass
-class RequestRecord:
+class RequestRecord(HeaderLookup):
     method: str = ""
     target: str = ""
     version: str = ""
@@ -41,16 +42,6 @@ class RequestRecord:
     def body_size(self) -> int:
         return self.body_digest.size
 
-    def header_values(self, name: str) -> list[str]:
-        lower = name.lower()
-        return [value for key, value in self.headers if key.lower() == lower]
-
-    def header(self, name: str) -> str | None:
-        """The one value of header ``name``; ``None`` when absent, an error when repeated."""
-        values = self.header_values(name)
-        if len(values) > 1:
-            raise AssertionError(f"header {name} appears {len(values)} times: {values}")
-        return values[0] if values else None
 
     def add_body(self, data: bytes) -> None:
         self.body_digest.update(data)
