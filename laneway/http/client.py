@@ -367,7 +367,8 @@ class ClientConnection(asyncio.Protocol):
     def start(self, exchange: Exchange) -> None:
         """Give the current exchange a server and a connection to it."""
         pool = exchange.pool
-        server = pool.pick(exchange.context or self.pick_context)
+        now = self.loop.time()
+        server = pool.pick(exchange.context or self.pick_context, now)
         if server is None:
             self.upstream_failed(exchange, 503, f"no server of pool {pool.name!r} may take traffic",
                                  count=False)
@@ -375,8 +376,8 @@ class ClientConnection(asyncio.Protocol):
         exchange.server = server
         server.in_flight += 1
         server.requests_total += 1
-        now = self.loop.time()
-        pool.balancer.on_start(server, now)
+        if pool.tracks_requests:
+            pool.balancer.on_start(server, now)
         connection = server.connections.take(now)
         if isinstance(connection, UpstreamConnection):
             connection.attach(exchange)
@@ -461,8 +462,10 @@ class ClientConnection(asyncio.Protocol):
         server.in_flight -= 1
         if failed:
             server.failures_total += 1
-        now = self.loop.time()
-        exchange.pool.balancer.on_end(server, now, now - exchange.started_at, failed)
+        pool = exchange.pool
+        if pool.tracks_requests:
+            now = self.loop.time()
+            pool.balancer.on_end(server, now, now - exchange.started_at, failed)
 
     def upstream_failed(self, exchange: Exchange, status: int, detail: str, *, count: bool = True) -> None:
         """No response came from the server: answer ``status`` unless the response began."""

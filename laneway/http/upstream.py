@@ -116,8 +116,6 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()  # bytes nobody asked for: the connection cannot be trusted
             return
         self.received = True
-        if self.deadline:
-            self.deadline = self.loop.time() + self.response_timeout
         if self.in_head:
             self.raw_head = self.raw_head + data if self.raw_head else data
             if len(self.raw_head) > MAX_RESPONSE_HEAD and self.raw_head.find(b"\r\n\r\n") < 0:
@@ -145,6 +143,9 @@ class UpstreamConnection(asyncio.Protocol):
                 exchange.response_started = True
         if self.message_done:
             self.finish()
+        elif self.deadline:
+            # The response timeout runs between reads, as NGINX's proxy_read_timeout.
+            self.deadline = self.loop.time() + self.response_timeout
 
     def eof_received(self) -> bool | None:
         return False

@@ -6,6 +6,8 @@ import asyncio
 import gc
 import logging
 import random
+import time
+from collections.abc import Callable
 
 from laneway.balancing import create
 from laneway.config import Config
@@ -19,7 +21,9 @@ from laneway.upstream import Pool, Server
 log = logging.getLogger("laneway")
 
 
-def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None) -> Pool:
+def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
+               clock: Callable[[], float] = time.monotonic) -> Pool:
+    """``clock`` must be the event loop's: the proxy passes the loop's time to the algorithm."""
     servers = []
     for server in config.servers:
         host, port = server.host_port
@@ -33,7 +37,7 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None) 
                        else ("cookie", key.cookie) if key.cookie else ("query", key.query or ""))
     return Pool(name, servers, create(config.algorithm, rng, **config.algorithm_options),
                 connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response,
-                hash_source=hash_source)
+                hash_source=hash_source, clock=clock)
 
 
 def build_checker(pool: Pool, check: HealthCheck, rng: random.Random | None = None) -> HealthChecker:
@@ -97,7 +101,8 @@ class Runtime:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.sweeper = DeadlineSweeper(loop)
-        self.pools = {name: build_pool(name, pool) for name, pool in self.config.pools.items()}
+        self.pools = {name: build_pool(name, pool, clock=loop.time)
+                      for name, pool in self.config.pools.items()}
         try:
             for listener_config in self.config.listeners:
                 listener = HttpListener(listener_config.name, build_router(listener_config, self.pools),

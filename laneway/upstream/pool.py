@@ -28,6 +28,10 @@ class Pool:
         self.connect_timeout = connect_timeout
         self.response_timeout = response_timeout
         self.clock = clock
+        # Round robin and friends keep no books: the proxy skips telling them of each
+        # request's start and end, two calls per request on the hot path.
+        self.tracks_requests = (type(balancer).on_start is not Balancer.on_start
+                                or type(balancer).on_end is not Balancer.on_end)
         for server in self.servers:
             server.pool = self
         self.available: list[Server] = []
@@ -45,8 +49,8 @@ class Pool:
             server.up = up
             self.refresh()
 
-    def pick(self, context: PickContext) -> Server | None:
-        return self.balancer.pick(context, self.clock())
+    def pick(self, context: PickContext, now: float | None = None) -> Server | None:
+        return self.balancer.pick(context, self.clock() if now is None else now)
 
     def close_idle(self) -> None:
         for server in self.servers:
