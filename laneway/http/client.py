@@ -291,7 +291,9 @@ class ClientConnection(asyncio.Protocol):
 
         pool = self.router.route(self.host or b"", self.url)
         if pool is None:
-            raise HttpError(404, "no route matches this request", close=has_body)
+            # Closes the connection: llhttp cannot go on after a callback stopped it. Keeping
+            # it open needs answers made by laneway itself to queue like any other exchange.
+            raise HttpError(404, "no route matches this request")
 
         head = self.request_head(method, pool.name, chunked, upgrade)
         if pool.hash_source is not None:
@@ -494,7 +496,7 @@ class ClientConnection(asyncio.Protocol):
             exchange.upstream = None
 
     def fail(self, error: HttpError) -> None:
-        """Answer a request error and close (or, after a pipelined response, keep going)."""
+        """Answer a request error and close, after the responses to the requests before it."""
         if self.current is not None and not self.current.request_complete:
             # The request being forwarded is broken mid-way: the server must not get the rest.
             current = self.current
@@ -511,11 +513,10 @@ class ClientConnection(asyncio.Protocol):
         self.deferred_error = None
         if error.status >= 500:
             log.warning("%s: %s", error.status, error.detail)
-        self.transport.write(error_response(error.status, error.detail, close=error.close))
-        if error.close:
-            self.queue.clear()
-            self.transport.close()
-            self.closed = True
+        self.transport.write(error_response(error.status, error.detail))
+        self.queue.clear()
+        self.transport.close()
+        self.closed = True
 
     def start_upgrade(self, rest: bytes) -> None:
         """The request asked to switch protocols; bytes after it wait for the server's 101."""

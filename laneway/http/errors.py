@@ -8,11 +8,13 @@ from __future__ import annotations
 
 
 class HttpError(Exception):
-    """The client's request cannot be served; answer ``status`` with ``detail``."""
+    """The client's request cannot be served; answer ``status`` with ``detail`` and close.
 
-    def __init__(self, status: int, detail: str, *, close: bool = True) -> None:
+    The connection always closes after such an answer: llhttp cannot parse on after a
+    callback raised, and a malformed request leaves the byte stream in an unknown state.
+    """
+
+    def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
-        # Most errors leave the connection in an unknown state: close it after answering.
-        self.close = close

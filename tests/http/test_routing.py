@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from tests.support.assertions import assert_nothing_reached_backends
@@ -53,3 +54,20 @@ def test_request_no_route_matches_gets_404_and_reaches_no_server(balancer: Calla
     assert response.status == 404
     assert response.body, "the 404 says why"
     assert_nothing_reached_backends(running)
+
+
+def test_a_404_closes_so_the_next_request_is_never_misread(balancer: Callable[..., Balancer]) -> None:
+    """The answer says Connection: close and the connection ends; a request sent behind it
+    on the same connection is not answered with an error of its own, and the client's next
+    connection is served."""
+    running = balancer(3, **routed(routes=[{"match": {"path_prefix": "/api/"}, "pool": "api"},
+                                           {"match": {"path_prefix": "/__probe__"}, "pool": "p"}]))
+    with RawConnection(running.address) as connection:
+        connection.send(b"GET /elsewhere HTTP/1.1\r\nHost: a\r\n\r\n")
+        response = connection.read_response()
+        assert response.status == 404
+        assert "close" in response.connection_tokens
+        with contextlib.suppress(OSError):  # already closed: just as good
+            connection.send(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert connection.wait_closed() == b""
+    assert answered_by(running, "/api/x") == "backend1"

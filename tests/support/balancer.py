@@ -113,18 +113,20 @@ def start_balancer(loop: LoopThread, backends: int = 1, *, servers: list[str] | 
     ``config`` goes to ``make_config``.
     """
     started = loop.run(start_backends(backends, **(backend_settings or {})))
-    addresses = [f"{b.address[0]}:{b.address[1]}" for b in started]
-    if pools_of_backends:
-        extra = config.setdefault("pools", {})
-        for name, indexes in pools_of_backends.items():
-            if name != "p":
-                extra[name] = {"servers": [{"address": addresses[index]} for index in indexes]}
-        if "p" in pools_of_backends:
-            addresses = [addresses[index] for index in pools_of_backends["p"]]
-    if servers is not None:
-        addresses = servers
-    runtime = Runtime(parse_config(make_config(addresses, **config)))
     try:
+        # A mistake in the test's own arguments must not leave backends running: the loop
+        # thread could not stop and the test would hang instead of failing.
+        addresses = [f"{b.address[0]}:{b.address[1]}" for b in started]
+        if pools_of_backends:
+            extra = config.setdefault("pools", {})
+            for name, indexes in pools_of_backends.items():
+                if name != "p":
+                    extra[name] = {"servers": [{"address": addresses[index]} for index in indexes]}
+            if "p" in pools_of_backends:
+                addresses = [addresses[index] for index in pools_of_backends["p"]]
+        if servers is not None:
+            addresses = servers
+        runtime = Runtime(parse_config(make_config(addresses, **config)))
         loop.run(runtime.start())
     except BaseException:
         loop.run(stop_all(started))
