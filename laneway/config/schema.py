@@ -221,6 +221,10 @@ class Pool(Strict):
     servers: list[Server] = Field(min_length=1)
     timeouts: PoolTimeouts = PoolTimeouts()
     keepalive: KeepAlive = KeepAlive()
+    # Other servers to try when a server cannot be reached, or closes before answering a
+    # request that is safe to repeat and of which no body byte was sent (NGINX's
+    # proxy_next_upstream error; 0 turns it off).
+    retries: int = Field(default=2, ge=0, le=10)
     # Algorithm settings (see docs/balancing.md); each applies to the algorithms listed above.
     slow_start: Duration | None = Field(default=None, ge=0, description="ramp-up for a returning server")
     bias: float | None = Field(default=None, ge=0, le=10)

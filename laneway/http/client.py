@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("laneway.http")
 
+# Methods that may be sent again when a server fails before answering (RFC 9110 9.2.2).
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
+
 # Request bytes held for a server before reading from the client pauses.
 HIGH_WATER = 256 * 1024
 
@@ -301,6 +304,7 @@ class ClientConnection(asyncio.Protocol):
             self.hash_key = read_hash_key(pool.hash_source, self.url, self.headers)
         exchange = Exchange(self, pool, head, http11=http11, keep_alive=keep_alive, chunked=chunked,
                             is_head=method == b"HEAD", upgrade=upgrade, started_at=self.loop.time())
+        exchange.idempotent = method in IDEMPOTENT
         if pool.hash_source is not None:
             exchange.context = PickContext(self.pick_context.client_address, self.hash_key)
         self.parsing = exchange
@@ -395,11 +399,14 @@ class ClientConnection(asyncio.Protocol):
                 _, connection = await self.loop.create_connection(
                     lambda: UpstreamConnection(server, self.listener.sweeper), server.host, server.port)
         except TimeoutError:
-            self.upstream_failed(exchange, 502, f"timed out connecting to server {server.key}")
+            detail = f"timed out connecting to server {server.key}"
+            if not self.retry_elsewhere(exchange, detail, connected=False):
+                self.upstream_failed(exchange, 502, detail)
             return
         except OSError as error:
-            reason = error.strerror or type(error).__name__
-            self.upstream_failed(exchange, 502, f"cannot connect to server {server.key}: {reason}")
+            detail = f"cannot connect to server {server.key}: {error.strerror or type(error).__name__}"
+            if not self.retry_elsewhere(exchange, detail, connected=False):
+                self.upstream_failed(exchange, 502, detail)
             return
         if self.current is not exchange or self.closed:
             connection.close()
@@ -431,6 +438,36 @@ class ClientConnection(asyncio.Protocol):
         server = exchange.server
         assert server is not None
         self.loop.create_task(self.connect(exchange, server))
+
+    def retry_elsewhere(self, exchange: Exchange, detail: str, *, connected: bool) -> bool:
+        """Send the request to another server of the pool, if that is safe; True if it was.
+
+        Safe when no byte of the request's body reached a server (a body still held is sent
+        again) and either no connection was made or the method is idempotent (RFC 9110
+        9.2.2): a POST that a server may have started on is never sent twice.
+        """
+        pool = exchange.pool
+        server = exchange.server
+        if (server is None or exchange.body_sent or exchange.response_started or self.closed
+                or self.current is not exchange or len(exchange.tried) >= pool.retries
+                or (connected and not exchange.idempotent)):
+            return False
+        exchange.tried.append(server)
+        context = exchange.context or self.pick_context
+        following = pool.pick(PickContext(context.client_address, context.hash_key, exchange.tried))
+        if following is None or following in exchange.tried:
+            exchange.tried.pop()
+            return False
+        log.warning("%s; trying server %s", detail, following.key)
+        self.settle(exchange, failed=True)
+        if exchange.head_sent:
+            exchange.pending.insert(0, exchange.head)
+            exchange.pending_size += len(exchange.head)
+            exchange.head_sent = False
+        exchange.upstream = None
+        exchange.context = PickContext(context.client_address, context.hash_key, exchange.tried)
+        self.start(exchange)
+        return True
 
     def exchange_done(self, exchange: Exchange) -> None:
         """The response has been written in full."""

@@ -27,6 +27,7 @@ class Exchange:
         "head",
         "head_sent",
         "http11",
+        "idempotent",
         "is_head",
         "pending",
         "pending_size",
@@ -36,6 +37,7 @@ class Exchange:
         "response_started",
         "server",
         "started_at",
+        "tried",
         "upgrade",
         "upstream",
     )
@@ -56,6 +58,8 @@ class Exchange:
         self.pending: list[bytes] = [head]
         self.pending_size = len(head)
         self.request_complete = False
+        self.idempotent = False  # safe to send again (RFC 9110 9.2.2)
+        self.tried: list[Server] = []  # servers that failed this request, for retries
         self.head_sent = False
         self.body_sent = False  # a byte of the body reached a server: the request cannot be replayed
         # Response side.

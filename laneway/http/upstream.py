@@ -104,8 +104,9 @@ class UpstreamConnection(asyncio.Protocol):
         elif self.reused and not self.received and not exchange.body_sent:
             client.retry_fresh(exchange)
         else:
-            client.upstream_failed(exchange, 502, f"server {self.server.key} closed the connection "
-                                                  "without answering")
+            detail = f"server {self.server.key} closed the connection without answering"
+            if not client.retry_elsewhere(exchange, detail, connected=True):
+                client.upstream_failed(exchange, 502, detail)
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:

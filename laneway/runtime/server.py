@@ -37,7 +37,7 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
                        else ("cookie", key.cookie) if key.cookie else ("query", key.query or ""))
     return Pool(name, servers, create(config.algorithm, rng, **config.algorithm_options),
                 connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response,
-                hash_source=hash_source, clock=clock)
+                hash_source=hash_source, retries=config.retries, clock=clock)
 
 
 def build_checker(pool: Pool, check: HealthCheck, rng: random.Random | None = None) -> HealthChecker:

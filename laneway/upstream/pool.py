@@ -17,12 +17,13 @@ from laneway.upstream.server import Server
 class Pool:
     def __init__(self, name: str, servers: Sequence[Server], balancer: Balancer[Server], *,
                  connect_timeout: float = 5.0, response_timeout: float = 60.0,
-                 hash_source: tuple[str, str] | None = None,
+                 hash_source: tuple[str, str] | None = None, retries: int = 2,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         # For the hash algorithm: where a request's key is, as (kind, name), e.g.
         # ("cookie", "sid"); the proxy reads it, the algorithm only sees the key.
         self.hash_source = hash_source
+        self.retries = retries
         self.servers = list(servers)
         self.balancer = balancer
         self.connect_timeout = connect_timeout
