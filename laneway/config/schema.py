@@ -216,6 +216,31 @@ class HealthCheck(Strict):
         return any(low <= status <= high for low, high in self.expect_status)
 
 
+class OutlierDetection(Strict):
+    """Passive checks: eject a server after failures in real traffic (docs/health.md)."""
+
+    consecutive_failures: int = Field(default=5, ge=1, le=1000)
+    ejection_time: Duration = Field(default=30.0, gt=0, description="first ejection; doubles each time")
+    max_ejection_time: Duration = Field(default=300.0, gt=0)
+    # Statuses from a server that count as its failure (besides no answer at all).
+    failure_statuses: list[int] = Field(default_factory=lambda: [502, 503, 504])
+
+    @field_validator("failure_statuses")
+    @classmethod
+    def _statuses(cls, value: list[int]) -> list[int]:
+        wrong = [status for status in value if not 100 <= status <= 599]
+        if wrong:
+            raise ValueError(f"statuses are 100-599, got {wrong}")
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> OutlierDetection:
+        if self.max_ejection_time < self.ejection_time:
+            raise ValueError(f"max_ejection_time ({self.max_ejection_time:g}s) must be at least "
+                             f"ejection_time ({self.ejection_time:g}s)")
+        return self
+
+
 class Pool(Strict):
     algorithm: Literal[ALGORITHM_NAMES] = "least_request"  # type: ignore[valid-type]
     servers: list[Server] = Field(min_length=1)
@@ -235,6 +260,7 @@ class Pool(Strict):
     bound: float | None = Field(default=None, ge=1)
     hash_key: HashKey | None = None
     health_check: HealthCheck | None = None
+    outlier_detection: OutlierDetection | None = None
 
     @property
     def algorithm_options(self) -> dict[str, object]:

@@ -1,9 +1,12 @@
-"""Health: active checks (HTTP, TCP) that mark a pool's servers up or down.
+"""Health: active checks (HTTP, TCP) that mark a pool's servers up or down, and passive
+checks that eject servers failing real traffic.
 
-They change a server's state through ``Pool.set_up`` and nothing else (DESIGN.md).
+They change a server's state through ``Pool.set_up`` and ``Pool.set_ejected`` and nothing
+else (DESIGN.md).
 """
 
 from laneway.health.checker import CheckRecord, HealthChecker
+from laneway.health.outliers import OutlierDetector
 from laneway.health.probes import HttpProbe, Probe, ProbeResult, TcpProbe
 from laneway.health.thresholds import Thresholds, Transition
 
@@ -11,6 +14,7 @@ __all__ = [
     "CheckRecord",
     "HealthChecker",
     "HttpProbe",
+    "OutlierDetector",
     "Probe",
     "ProbeResult",
     "TcpProbe",

@@ -499,9 +499,13 @@ class ClientConnection(asyncio.Protocol):
             return
         exchange.server = None
         server.in_flight -= 1
+        pool = exchange.pool
+        if not failed and exchange.status in pool.failure_statuses:
+            failed = True  # a status the pool counts against the server (e.g. 503)
         if failed:
             server.failures_total += 1
-        pool = exchange.pool
+        if pool.on_result is not None:
+            pool.on_result(server, not failed)
         if pool.tracks_requests:
             now = self.loop.time()
             pool.balancer.on_end(server, now, now - exchange.started_at, failed)

@@ -37,6 +37,7 @@ class Exchange:
         "response_started",
         "server",
         "started_at",
+        "status",
         "tried",
         "upgrade",
         "upstream",
@@ -66,6 +67,7 @@ class Exchange:
         self.server: Server | None = None
         self.upstream: UpstreamConnection | None = None
         self.response_started = False
+        self.status = 0  # the server's final status, once its head has come
         self.response_complete = False
 
     def send(self, data: bytes) -> None:

@@ -184,6 +184,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.in_head = False
         self.raw_head = b""
         self.head_pending = True
+        exchange.status = status
         # Read now: llhttp forgets it once the message is complete.
         self.server_keep_alive = self.parser.should_keep_alive()
         client = exchange.client

@@ -13,7 +13,7 @@ from laneway.balancing import create
 from laneway.config import Config
 from laneway.config.schema import HealthCheck, Listener
 from laneway.config.schema import Pool as PoolConfig
-from laneway.health import HealthChecker, HttpProbe, Probe, TcpProbe
+from laneway.health import HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import DeadlineSweeper, HttpListener, ListenerSettings
 from laneway.routing import Router, RouteRule
 from laneway.upstream import Pool, Server
@@ -96,6 +96,7 @@ class Runtime:
         self.pools: dict[str, Pool] = {}
         self.listeners: list[HttpListener] = []
         self.health_checkers: dict[str, HealthChecker] = {}  # by pool name
+        self.outlier_detectors: dict[str, OutlierDetector] = {}  # by pool name
         self.sweeper: DeadlineSweeper | None = None
 
     async def start(self) -> None:
@@ -120,6 +121,13 @@ class Runtime:
                 checker = build_checker(self.pools[name], pool_config.health_check)
                 checker.start()
                 self.health_checkers[name] = checker
+            outliers = pool_config.outlier_detection
+            if outliers is not None:
+                pool = self.pools[name]
+                pool.failure_statuses = frozenset(outliers.failure_statuses)
+                self.outlier_detectors[name] = OutlierDetector(
+                    pool, consecutive=outliers.consecutive_failures, base_ejection=outliers.ejection_time,
+                    max_ejection=outliers.max_ejection_time, clock=loop.time, call_later=loop.call_later)
         loop.call_later(1.0, self._close_idle_upstreams)
         tune_garbage_collector()
 

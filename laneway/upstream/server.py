@@ -20,6 +20,7 @@ class Server:
     __slots__ = (
         "backup",
         "connections",
+        "ejected",
         "failures_total",
         "host",
         "in_flight",
@@ -41,7 +42,8 @@ class Server:
         self.pool: Pool | None = None
         self.connections = ConnectionPool(max_idle=max_idle, idle_timeout=idle_timeout)
         # Live state.
-        self.up = True
+        self.up = True  # the active checks' verdict
+        self.ejected = False  # the passive checks' verdict
         self.in_flight = 0
         self.requests_total = 0
         self.failures_total = 0
