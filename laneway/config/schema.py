@@ -62,6 +62,9 @@ class Server(Strict):
     address: str = Field(description="host:port of the server")
     weight: int = Field(default=1, ge=1, le=10_000)
     backup: bool = False
+    # ready: takes traffic; drain: no new requests, those under way finish, checks go on;
+    # maintenance: no new requests and no health checks (HAProxy's drain and maint).
+    state: Literal["ready", "drain", "maintenance"] = "ready"
 
     @field_validator("address")
     @classmethod
@@ -76,8 +79,12 @@ class Server(Strict):
 
 class PoolTimeouts(Strict):
     connect: Duration = Field(default=5.0, gt=0)
-    # From the end of the request to the response's head, and between response reads.
+    # From the end of the request to the response's head, and between response reads; a
+    # try's own limit when the request is retried.
     response: Duration = Field(default=60.0, gt=0)
+    # From the request's arrival to the response's head, over every try: no try starts
+    # and none waits beyond it (NGINX's proxy_next_upstream_timeout, Envoy's route timeout).
+    total: Duration | None = Field(default=None, gt=0)
 
 
 class KeepAlive(Strict):
@@ -216,6 +223,13 @@ class HealthCheck(Strict):
         return any(low <= status <= high for low, high in self.expect_status)
 
 
+def check_statuses(value: list[int]) -> list[int]:
+    wrong = [status for status in value if not 100 <= status <= 599]
+    if wrong:
+        raise ValueError(f"statuses are 100-599, got {wrong}")
+    return value
+
+
 class OutlierDetection(Strict):
     """Passive checks: eject a server after failures in real traffic (docs/health.md)."""
 
@@ -228,10 +242,7 @@ class OutlierDetection(Strict):
     @field_validator("failure_statuses")
     @classmethod
     def _statuses(cls, value: list[int]) -> list[int]:
-        wrong = [status for status in value if not 100 <= status <= 599]
-        if wrong:
-            raise ValueError(f"statuses are 100-599, got {wrong}")
-        return value
+        return check_statuses(value)
 
     @model_validator(mode="after")
     def _order(self) -> OutlierDetection:
@@ -239,6 +250,59 @@ class OutlierDetection(Strict):
             raise ValueError(f"max_ejection_time ({self.max_ejection_time:g}s) must be at least "
                              f"ejection_time ({self.ejection_time:g}s)")
         return self
+
+
+# What may make laneway send a request to another server (NGINX's proxy_next_upstream).
+RETRY_CONDITIONS = ("connect_failure", "reset", "timeout")
+DEFAULT_RETRY_ON: tuple[str | int, ...] = ("connect_failure", "reset")
+
+
+def parse_retry_condition(value: object) -> str | int:
+    if isinstance(value, str) and value in RETRY_CONDITIONS:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 500 <= value <= 599:
+        return value
+    if isinstance(value, str) and value.isdigit() and 500 <= int(value) <= 599:
+        return int(value)
+    raise ValueError(f"expected one of {', '.join(RETRY_CONDITIONS)} or a 5xx status such as 503, "
+                     f"got {value!r}")
+
+
+RetryCondition = Annotated[str | int, BeforeValidator(parse_retry_condition)]
+
+
+class RetryBudget(Strict):
+    """Retries under way may be at most ``percent`` of the pool's requests under way, but
+    ``min_concurrent`` are always allowed (Envoy's retry budget): retries cannot multiply
+    the load on servers that are already failing."""
+
+    percent: float = Field(default=20.0, ge=0, le=100)
+    min_concurrent: int = Field(default=3, ge=0, le=100_000)
+
+
+class CircuitBreaker(Strict):
+    """The chapter's three states per server: closed, open after ``failures`` in a row,
+    half-open after ``open_for`` (``half_open_requests`` trial requests at a time; that many
+    successes close it, one failure opens it again)."""
+
+    failures: int = Field(default=5, ge=1, le=1000)
+    open_for: Duration = Field(default=30.0, gt=0)
+    half_open_requests: int = Field(default=1, ge=1, le=1000)
+    # Statuses from a server that count as its failure (besides no answer at all).
+    failure_statuses: list[int] = Field(default_factory=lambda: [502, 503, 504])
+
+    @field_validator("failure_statuses")
+    @classmethod
+    def _statuses(cls, value: list[int]) -> list[int]:
+        return check_statuses(value)
+
+
+class ServerLimits(Strict):
+    """Caps per server (Envoy's circuit-breaker thresholds). A server at a cap takes no more;
+    the request goes to another server, or gets 503 when every server is at its cap."""
+
+    max_requests: int | None = Field(default=None, ge=1, description="requests under way")
+    max_connecting: int | None = Field(default=None, ge=1, description="connections being opened")
 
 
 class Pool(Strict):
@@ -250,6 +314,14 @@ class Pool(Strict):
     # request that is safe to repeat and of which no body byte was sent (NGINX's
     # proxy_next_upstream error; 0 turns it off).
     retries: int = Field(default=2, ge=0, le=10)
+    # When a retry is allowed. connect_failure: no connection could be made (any request);
+    # reset: the server closed before answering; timeout: no answer within timeouts.response;
+    # a 5xx status: the server answered it. The last three only for requests safe to repeat.
+    retry_on: list[RetryCondition] = Field(default_factory=lambda: list(DEFAULT_RETRY_ON))
+    # Request bodies up to this size are kept so that a retry can send them again.
+    retry_body_limit: Size = Field(default=64 * 1024, ge=0)
+    retry_budget: RetryBudget = RetryBudget()
+    limits: ServerLimits = ServerLimits()
     # Algorithm settings (see docs/balancing.md); each applies to the algorithms listed above.
     slow_start: Duration | None = Field(default=None, ge=0, description="ramp-up for a returning server")
     bias: float | None = Field(default=None, ge=0, le=10)
@@ -261,6 +333,7 @@ class Pool(Strict):
     hash_key: HashKey | None = None
     health_check: HealthCheck | None = None
     outlier_detection: OutlierDetection | None = None
+    circuit_breaker: CircuitBreaker | None = None
 
     @property
     def algorithm_options(self) -> dict[str, object]:
@@ -281,6 +354,18 @@ class Pool(Strict):
         if self.algorithm != "hash" and self.hash_key is not None:
             raise ValueError(f"hash_key applies only to algorithm hash, not {self.algorithm}")
         return self
+
+    @field_validator("retry_on")
+    @classmethod
+    def _retry_on(cls, value: list[str | int]) -> list[str | int]:
+        repeated = sorted({str(v) for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(f"listed twice: {', '.join(repeated)}")
+        return value
+
+    @property
+    def retry_statuses(self) -> frozenset[int]:
+        return frozenset(v for v in self.retry_on if isinstance(v, int))
 
     @model_validator(mode="after")
     def _primary(self) -> Pool:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from laneway.health.probes import Probe, ProbeResult
 from laneway.health.thresholds import Thresholds, Transition
-from laneway.upstream import Pool, Server
+from laneway.upstream import MAINTENANCE, Pool, Server
 
 log = logging.getLogger("laneway.health")
 
@@ -97,9 +97,11 @@ class HealthChecker:
         while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
             started = loop.time()
+            due = started + self.next_delay()
+            if server.state == MAINTENANCE:
+                continue  # the operator took it out: no checks until it is back
             result = await self._check(server)
             self.observe(server, result, loop.time() - started)
-            due = started + self.next_delay()
 
     async def _check(self, server: Server) -> ProbeResult:
         try:

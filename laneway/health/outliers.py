@@ -39,7 +39,7 @@ class OutlierDetector:
         self.failures: dict[str, int] = {}
         self.ejections: dict[str, int] = {}
         self.returned_at: dict[str, float] = {}
-        pool.on_result = self.record
+        pool.listen_results(self.record)
 
     def record(self, server: Server, ok: bool) -> None:
         key = server.key

@@ -27,7 +27,7 @@ import httptools
 
 from laneway.balancing import NO_CONTEXT, PickContext
 from laneway.http.errors import HttpError
-from laneway.http.exchange import Exchange
+from laneway.http.exchange import CONNECT_FAILURE, RESET, TIMEOUT, Exchange
 from laneway.http.hash_key import read_hash_key
 from laneway.http.messages import (
     CONNECTION,
@@ -304,7 +304,13 @@ class ClientConnection(asyncio.Protocol):
             self.hash_key = read_hash_key(pool.hash_source, self.url, self.headers)
         exchange = Exchange(self, pool, head, http11=http11, keep_alive=keep_alive, chunked=chunked,
                             is_head=method == b"HEAD", upgrade=upgrade, started_at=self.loop.time())
-        exchange.idempotent = method in IDEMPOTENT
+        if method in IDEMPOTENT:
+            exchange.idempotent = True
+            if has_body and not upgrade:
+                exchange.keep_room = pool.retry.body_limit
+        total = pool.retry.total_timeout
+        if total is not None:
+            exchange.deadline_at = exchange.started_at + total
         if pool.hash_source is not None:
             exchange.context = PickContext(self.pick_context.client_address, self.hash_key)
         self.parsing = exchange
@@ -370,21 +376,29 @@ class ClientConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ exchanges
 
-    def start(self, exchange: Exchange) -> None:
-        """Give the current exchange a server and a connection to it."""
+    def start(self, exchange: Exchange, server: Server | None = None) -> None:
+        """Give the current exchange a server (``server``, or the pool's pick) and a
+        connection to it."""
         pool = exchange.pool
         now = self.loop.time()
-        server = pool.pick(exchange.context or self.pick_context, now)
         if server is None:
-            self.upstream_failed(exchange, 503, f"no server of pool {pool.name!r} may take traffic",
-                                 count=False)
+            server = pool.pick(exchange.context or self.pick_context, now)
+        connection = None
+        if server is not None:
+            connection = server.connections.take(now)
+            if connection is None and server.connecting >= server.max_connecting:
+                server = self.pick_connectable(exchange, server, now)
+                connection = server.connections.take(now) if server is not None else None
+        if server is None:
+            detail = (f"every server of pool {pool.name!r} is at its limit" if pool.available
+                      else f"no server of pool {pool.name!r} may take traffic")
+            self.upstream_failed(exchange, 503, detail, count=False)
             return
         exchange.server = server
         server.in_flight += 1
         server.requests_total += 1
         if pool.tracks_requests:
             pool.balancer.on_start(server, now)
-        connection = server.connections.take(now)
         if isinstance(connection, UpstreamConnection):
             connection.attach(exchange)
             if not self.feeding:
@@ -392,22 +406,39 @@ class ClientConnection(asyncio.Protocol):
         else:
             self.loop.create_task(self.connect(exchange, server))
 
+    def pick_connectable(self, exchange: Exchange, full: Server, now: float) -> Server | None:
+        """Another server than ``full``, which is opening as many connections as it may
+        (``limits.max_connecting``): one with an idle connection or room to open one."""
+        context = exchange.context or self.pick_context
+        exclude = [*context.exclude, full]
+        while True:
+            server = exchange.pool.pick(PickContext(context.client_address, context.hash_key, exclude), now)
+            if server is None or server in exclude:
+                return None
+            if server.connections.idle or server.connecting < server.max_connecting:
+                return server
+            exclude.append(server)
+
     async def connect(self, exchange: Exchange, server: Server) -> None:
         pool = exchange.pool
+        timeout = min(pool.connect_timeout, exchange.deadline_at - self.loop.time())
+        server.connecting += 1
         try:
-            async with asyncio.timeout(pool.connect_timeout):
+            async with asyncio.timeout(timeout):
                 _, connection = await self.loop.create_connection(
                     lambda: UpstreamConnection(server, self.listener.sweeper), server.host, server.port)
         except TimeoutError:
             detail = f"timed out connecting to server {server.key}"
-            if not self.retry_elsewhere(exchange, detail, connected=False):
+            if not self.retry_elsewhere(exchange, detail, CONNECT_FAILURE):
                 self.upstream_failed(exchange, 502, detail)
             return
         except OSError as error:
             detail = f"cannot connect to server {server.key}: {error.strerror or type(error).__name__}"
-            if not self.retry_elsewhere(exchange, detail, connected=False):
+            if not self.retry_elsewhere(exchange, detail, CONNECT_FAILURE):
                 self.upstream_failed(exchange, 502, detail)
             return
+        finally:
+            server.connecting -= 1
         if self.current is not exchange or self.closed:
             connection.close()
             return
@@ -439,35 +470,62 @@ class ClientConnection(asyncio.Protocol):
         assert server is not None
         self.loop.create_task(self.connect(exchange, server))
 
-    def retry_elsewhere(self, exchange: Exchange, detail: str, *, connected: bool) -> bool:
-        """Send the request to another server of the pool, if that is safe; True if it was.
+    def retry_elsewhere(self, exchange: Exchange, detail: str, reason: int) -> bool:
+        """Send the request to another server of the pool, if that is allowed and safe;
+        True if it was.
 
-        Safe when no byte of the request's body reached a server (a body still held is sent
-        again) and either no connection was made or the method is idempotent (RFC 9110
-        9.2.2): a POST that a server may have started on is never sent twice.
+        Allowed: the pool retries on ``reason``, has tries, time and retry budget left, and
+        another server may take the request. Safe: nothing of the response reached the
+        client, and either no connection was made (``CONNECT_FAILURE``) or the method is
+        idempotent (RFC 9110 9.2.2) and the whole request can be sent again (no body byte
+        was sent, or the body was kept). A POST a server may have acted on is never sent twice.
         """
+        following = self.retry_target(exchange, reason)
+        if following is None:
+            return False
         pool = exchange.pool
         server = exchange.server
-        if (server is None or exchange.body_sent or exchange.response_started or self.closed
-                or self.current is not exchange or len(exchange.tried) >= pool.retries
-                or (connected and not exchange.idempotent)):
-            return False
-        exchange.tried.append(server)
-        context = exchange.context or self.pick_context
-        following = pool.pick(PickContext(context.client_address, context.hash_key, exchange.tried))
-        if following is None or following in exchange.tried:
-            exchange.tried.pop()
-            return False
+        assert server is not None
         log.warning("%s; trying server %s", detail, following.key)
         self.settle(exchange, failed=True)
-        if exchange.head_sent:
+        exchange.tried.append(server)
+        pool.retries_under_way += 1
+        exchange.retrying = True
+        if exchange.body_sent:
+            exchange.pending = [exchange.head, *exchange.kept]
+            exchange.pending_size = sum(map(len, exchange.pending))
+            exchange.body_sent = False
+        elif exchange.head_sent:
             exchange.pending.insert(0, exchange.head)
             exchange.pending_size += len(exchange.head)
-            exchange.head_sent = False
+        exchange.head_sent = False
         exchange.upstream = None
+        context = exchange.context or self.pick_context
         exchange.context = PickContext(context.client_address, context.hash_key, exchange.tried)
-        self.start(exchange)
+        self.start(exchange, following)
         return True
+
+    def retry_target(self, exchange: Exchange, reason: int) -> Server | None:
+        """The server a retry of ``exchange`` for ``reason`` would go to, if one may happen."""
+        pool = exchange.pool
+        policy = pool.retry
+        server = exchange.server
+        if (server is None or exchange.response_started or self.closed or self.current is not exchange
+                or len(exchange.tried) >= policy.retries):
+            return None
+        if reason == CONNECT_FAILURE:
+            if not policy.on_connect_failure or exchange.body_sent:
+                return None
+        elif not exchange.idempotent or not exchange.replayable or not (
+                policy.on_reset if reason == RESET else policy.on_timeout if reason == TIMEOUT
+                else exchange.request_complete):
+            return None
+        if self.loop.time() >= exchange.deadline_at or not pool.retry_allowed():
+            return None
+        context = exchange.context or self.pick_context
+        tried = [*exchange.tried, server]
+        following = pool.pick(PickContext(context.client_address, context.hash_key, tried))
+        return None if following is None or following in tried else following
 
     def exchange_done(self, exchange: Exchange) -> None:
         """The response has been written in full."""
@@ -500,6 +558,9 @@ class ClientConnection(asyncio.Protocol):
         exchange.server = None
         server.in_flight -= 1
         pool = exchange.pool
+        if exchange.retrying:
+            exchange.retrying = False
+            pool.retries_under_way -= 1
         if not failed and exchange.status in pool.failure_statuses:
             failed = True  # a status the pool counts against the server (e.g. 503)
         if failed:

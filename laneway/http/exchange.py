@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from laneway.upstream import Pool, Server
 
 
+NO_DEADLINE = float("inf")
+
+# Why a request would be sent to another server (laneway.upstream.RetryPolicy).
+CONNECT_FAILURE, RESET, TIMEOUT, STATUS = 0, 1, 2, 3
+
+
 class Exchange:
     __slots__ = (
         "body_sent",
@@ -24,17 +30,21 @@ class Exchange:
         "client",
         "client_keep_alive",
         "context",
+        "deadline_at",
         "head",
         "head_sent",
         "http11",
         "idempotent",
         "is_head",
+        "keep_room",
+        "kept",
         "pending",
         "pending_size",
         "pool",
         "request_complete",
         "response_complete",
         "response_started",
+        "retrying",
         "server",
         "started_at",
         "status",
@@ -61,6 +71,12 @@ class Exchange:
         self.request_complete = False
         self.idempotent = False  # safe to send again (RFC 9110 9.2.2)
         self.tried: list[Server] = []  # servers that failed this request, for retries
+        self.retrying = False  # this try is a retry (counted in the pool's retry budget)
+        # Body bytes kept so that a retry can send them again, while they fit in ``keep_room``
+        # more bytes; ``keep_room`` < 0: not kept (too large, or the request is not retried).
+        self.kept: list[bytes] = []
+        self.keep_room = -1
+        self.deadline_at = NO_DEADLINE  # the pool's total timeout, as a loop time
         self.head_sent = False
         self.body_sent = False  # a byte of the body reached a server: the request cannot be replayed
         # Response side.
@@ -74,3 +90,14 @@ class Exchange:
         """Queue request bytes for the server (flushed by the client connection)."""
         self.pending.append(data)
         self.pending_size += len(data)
+        if self.keep_room >= 0:
+            self.keep_room -= len(data)
+            if self.keep_room >= 0:
+                self.kept.append(data)
+            else:
+                self.kept.clear()
+
+    @property
+    def replayable(self) -> bool:
+        """Whether the whole request can be sent again: its head, and any body bytes kept."""
+        return not self.body_sent or self.keep_room >= 0

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from laneway.http.exchange import RESET, STATUS, TIMEOUT
 from laneway.http.messages import status_line
 from laneway.http.response_head import read_response_head
 
@@ -33,6 +34,10 @@ MAX_RESPONSE_HEAD = 64 * 1024
 
 # How the response body is written to the client.
 NO_BODY, AS_IS, RECHUNK, UNTIL_CLOSE = 0, 1, 2, 3
+
+
+class RetryStatus(Exception):
+    """Raised in a parser callback to stop parsing a response that will be retried."""
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -105,7 +110,7 @@ class UpstreamConnection(asyncio.Protocol):
             client.retry_fresh(exchange)
         else:
             detail = f"server {self.server.key} closed the connection without answering"
-            if not client.retry_elsewhere(exchange, detail, connected=True):
+            if not client.retry_elsewhere(exchange, detail, RESET):
                 client.upstream_failed(exchange, 502, detail)
 
     def data_received(self, data: bytes) -> None:
@@ -128,6 +133,9 @@ class UpstreamConnection(asyncio.Protocol):
             self.switch_protocols(exchange, data[upgrade.args[0]:])
             return
         except httptools.HttpParserError as error:
+            if isinstance(error.__context__, RetryStatus):
+                self.retry_status(exchange)
+                return
             if not self.message_done:
                 self.bad_response(exchange, str(error.__context__ or error))
                 return
@@ -181,6 +189,8 @@ class UpstreamConnection(asyncio.Protocol):
             if exchange.http11:
                 self.out.append(b"%s%s\r\n\r\n" % (status_line(status)[:-2], fields))
             return
+        if status in exchange.pool.retry.statuses and exchange.client.retry_target(exchange, STATUS):
+            raise RetryStatus  # stops the parser; data_received sends the request elsewhere
         self.in_head = False
         self.raw_head = b""
         self.head_pending = True
@@ -271,7 +281,8 @@ class UpstreamConnection(asyncio.Protocol):
         exchange.pending_size = 0
         self.transport.write(data)
         if exchange.request_complete:
-            self.deadline = self.loop.time() + self.response_timeout
+            deadline = self.loop.time() + self.response_timeout
+            self.deadline = deadline if deadline < exchange.deadline_at else exchange.deadline_at
 
     def finish(self) -> None:
         exchange = self.exchange
@@ -302,6 +313,19 @@ class UpstreamConnection(asyncio.Protocol):
         self.close()
         log.warning("malformed response from server %s: %s", self.server.key, detail)
         exchange.client.upstream_failed(exchange, 502, f"malformed response from server {self.server.key}")
+
+    def retry_status(self, exchange: Exchange) -> None:
+        """The server answered with a status the pool retries on: the answer is dropped (and
+        the connection with it, since its body was not read) and the request goes elsewhere."""
+        self.exchange = None
+        exchange.upstream = None
+        self.out.clear()
+        self.close()
+        exchange.status = self.status
+        detail = f"server {self.server.key} answered {self.status}"
+        if not exchange.client.retry_elsewhere(exchange, detail, STATUS):
+            # Still checked at the head; only a change in between (e.g. the client left) lands here.
+            exchange.client.upstream_failed(exchange, 502, detail)
 
     def switch_protocols(self, exchange: Exchange, rest: bytes) -> None:
         if self.status != 101 or not exchange.upgrade:
@@ -348,8 +372,14 @@ class UpstreamConnection(asyncio.Protocol):
         self.exchange = None
         exchange.upstream = None
         self.close()
-        exchange.client.upstream_failed(
-            exchange, 504, f"server {self.server.key} did not answer within {self.response_timeout:g}s")
+        client = exchange.client
+        if self.loop.time() >= exchange.deadline_at and not exchange.response_started:
+            total = exchange.pool.retry.total_timeout
+            client.upstream_failed(exchange, 504, f"no answer within the pool's total timeout ({total:g}s)")
+            return
+        detail = f"server {self.server.key} did not answer within {self.response_timeout:g}s"
+        if exchange.response_started or not client.retry_elsewhere(exchange, detail, TIMEOUT):
+            client.upstream_failed(exchange, 504, detail)
 
     def is_open(self) -> bool:
         return self.open

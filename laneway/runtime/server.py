@@ -13,10 +13,10 @@ from laneway.balancing import create
 from laneway.config import Config
 from laneway.config.schema import HealthCheck, Listener
 from laneway.config.schema import Pool as PoolConfig
-from laneway.health import HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
+from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import DeadlineSweeper, HttpListener, ListenerSettings
 from laneway.routing import Router, RouteRule
-from laneway.upstream import Pool, Server
+from laneway.upstream import Pool, RetryPolicy, Server
 
 log = logging.getLogger("laneway")
 
@@ -35,9 +35,29 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
         key = config.hash_key
         hash_source = (("path", "") if key.path else ("header", key.header) if key.header
                        else ("cookie", key.cookie) if key.cookie else ("query", key.query or ""))
-    return Pool(name, servers, create(config.algorithm, rng, **config.algorithm_options),
+    pool = Pool(name, servers, create(config.algorithm, rng, **config.algorithm_options),
                 connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response,
-                hash_source=hash_source, retries=config.retries, clock=clock)
+                hash_source=hash_source, retry=retry_policy(config), clock=clock)
+    for runtime_server, server_config in zip(pool.servers, config.servers, strict=True):
+        pool.set_limits(runtime_server, max_requests=config.limits.max_requests,
+                        max_connecting=config.limits.max_connecting)
+        pool.set_state(runtime_server, server_config.state)
+    return pool
+
+
+def retry_policy(config: PoolConfig) -> RetryPolicy:
+    conditions = set(config.retry_on)
+    return RetryPolicy(
+        retries=config.retries,
+        on_connect_failure="connect_failure" in conditions,
+        on_reset="reset" in conditions,
+        on_timeout="timeout" in conditions,
+        statuses=config.retry_statuses,
+        body_limit=config.retry_body_limit,
+        budget_percent=config.retry_budget.percent,
+        budget_min_concurrent=config.retry_budget.min_concurrent,
+        total_timeout=config.timeouts.total,
+    )
 
 
 def build_checker(pool: Pool, check: HealthCheck, rng: random.Random | None = None) -> HealthChecker:
@@ -97,6 +117,7 @@ class Runtime:
         self.listeners: list[HttpListener] = []
         self.health_checkers: dict[str, HealthChecker] = {}  # by pool name
         self.outlier_detectors: dict[str, OutlierDetector] = {}  # by pool name
+        self.circuit_breakers: dict[str, CircuitBreakers] = {}  # by pool name
         self.sweeper: DeadlineSweeper | None = None
 
     async def start(self) -> None:
@@ -121,13 +142,19 @@ class Runtime:
                 checker = build_checker(self.pools[name], pool_config.health_check)
                 checker.start()
                 self.health_checkers[name] = checker
+            pool = self.pools[name]
             outliers = pool_config.outlier_detection
             if outliers is not None:
-                pool = self.pools[name]
-                pool.failure_statuses = frozenset(outliers.failure_statuses)
+                pool.failure_statuses |= frozenset(outliers.failure_statuses)
                 self.outlier_detectors[name] = OutlierDetector(
                     pool, consecutive=outliers.consecutive_failures, base_ejection=outliers.ejection_time,
                     max_ejection=outliers.max_ejection_time, clock=loop.time, call_later=loop.call_later)
+            breaker = pool_config.circuit_breaker
+            if breaker is not None:
+                pool.failure_statuses |= frozenset(breaker.failure_statuses)
+                self.circuit_breakers[name] = CircuitBreakers(
+                    pool, failures=breaker.failures, open_for=breaker.open_for,
+                    trial_requests=breaker.half_open_requests, call_later=loop.call_later)
         loop.call_later(1.0, self._close_idle_upstreams)
         tune_garbage_collector()
 

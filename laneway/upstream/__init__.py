@@ -2,6 +2,29 @@
 
 from laneway.upstream.connections import ConnectionPool
 from laneway.upstream.pool import Pool
-from laneway.upstream.server import Server
+from laneway.upstream.retry_policy import NO_RETRIES, RetryPolicy
+from laneway.upstream.server import (
+    CLOSED,
+    DRAIN,
+    HALF_OPEN,
+    MAINTENANCE,
+    NO_LIMIT,
+    OPEN,
+    READY,
+    Server,
+)
 
-__all__ = ["ConnectionPool", "Pool", "Server"]
+__all__ = [
+    "CLOSED",
+    "DRAIN",
+    "HALF_OPEN",
+    "MAINTENANCE",
+    "NO_LIMIT",
+    "NO_RETRIES",
+    "OPEN",
+    "READY",
+    "ConnectionPool",
+    "Pool",
+    "RetryPolicy",
+    "Server",
+]

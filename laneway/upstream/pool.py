@@ -1,8 +1,10 @@
 """A pool: its servers, its backups, and the algorithm that chooses among them.
 
-The algorithm only ever sees the servers that may take traffic: the primaries that are up
-and not ejected, or, when none is, such backups (NGINX's ``backup``). ``refresh()`` recomputes that
-set and hands it to the algorithm; it is called whenever a server's state changes.
+The algorithm only ever sees the servers that may take traffic: the primaries that every
+verdict admits (active checks, passive checks, circuit breaker, operator), or, when none is,
+such backups (NGINX's ``backup``). ``refresh()`` recomputes that set and hands it to the
+algorithm; it is called whenever a server's state changes, from the ``set_*`` methods, which
+are the only places those states change.
 """
 
 from __future__ import annotations
@@ -11,19 +13,21 @@ import time
 from collections.abc import Callable, Sequence
 
 from laneway.balancing import Balancer, PickContext
-from laneway.upstream.server import Server
+from laneway.upstream.retry_policy import RetryPolicy
+from laneway.upstream.server import HALF_OPEN, NO_LIMIT, Server
 
 
 class Pool:
     def __init__(self, name: str, servers: Sequence[Server], balancer: Balancer[Server], *,
                  connect_timeout: float = 5.0, response_timeout: float = 60.0,
-                 hash_source: tuple[str, str] | None = None, retries: int = 2,
+                 hash_source: tuple[str, str] | None = None, retry: RetryPolicy | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         # For the hash algorithm: where a request's key is, as (kind, name), e.g.
         # ("cookie", "sid"); the proxy reads it, the algorithm only sees the key.
         self.hash_source = hash_source
-        self.retries = retries
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.retries_under_way = 0
         self.servers = list(servers)
         self.balancer = balancer
         self.connect_timeout = connect_timeout
@@ -33,9 +37,11 @@ class Pool:
         # request's start and end, two calls per request on the hot path.
         self.tracks_requests = (type(balancer).on_start is not Balancer.on_start
                                 or type(balancer).on_end is not Balancer.on_end)
-        # Passive checks (laneway.health.outliers) hear each request's outcome here.
+        # Passive checks and circuit breakers (laneway.health) hear each request's outcome.
         self.on_result: Callable[[Server, bool], None] | None = None
         self.failure_statuses: frozenset[int] = frozenset()
+        # Set when a server's state changes (the admin API and metrics listen here).
+        self.on_change: Callable[[Server], None] | None = None
         for server in self.servers:
             server.pool = self
         self.available: list[Server] = []
@@ -43,21 +49,61 @@ class Pool:
 
     def refresh(self) -> None:
         """Hand the algorithm the servers that may take traffic now."""
-        primaries = [s for s in self.servers if s.up and not s.ejected and not s.backup]
-        self.available = primaries or [s for s in self.servers if s.up and not s.ejected and s.backup]
+        primaries = [s for s in self.servers if s.takes_traffic and not s.backup]
+        self.available = primaries or [s for s in self.servers if s.takes_traffic and s.backup]
         self.balancer.update(self.available, self.clock())
 
+    def _changed(self, server: Server) -> None:
+        if not server.takes_traffic:
+            server.connections.close_all()  # no request will use them
+        self.refresh()
+        if self.on_change is not None:
+            self.on_change(server)
+
     def set_up(self, server: Server, up: bool) -> None:
-        """The one place a server's health state changes; the algorithm is told at once."""
+        """The active checks' verdict; the algorithm is told at once."""
         if server.up != up:
             server.up = up
-            self.refresh()
+            self._changed(server)
 
     def set_ejected(self, server: Server, ejected: bool) -> None:
         """Passive checks' verdict, kept apart from the active checks' ``up``."""
         if server.ejected != ejected:
             server.ejected = ejected
-            self.refresh()
+            self._changed(server)
+
+    def set_breaker(self, server: Server, state: str, *, trial_requests: int = 1) -> None:
+        """The circuit breaker's state: closed, open, or half-open with ``trial_requests``."""
+        server.limit = min(trial_requests, server.max_requests) if state == HALF_OPEN else server.max_requests
+        if server.breaker != state:
+            server.breaker = state
+            self._changed(server)
+
+    def set_state(self, server: Server, state: str) -> None:
+        """The operator's say: ``ready``, ``drain`` (requests under way finish, no new ones)
+        or ``maintenance`` (as drain, and health checks stop)."""
+        if server.state != state:
+            server.state = state
+            self._changed(server)
+
+    def set_limits(self, server: Server, *, max_requests: int | None, max_connecting: int | None) -> None:
+        server.max_requests = max_requests or NO_LIMIT
+        server.max_connecting = max_connecting or NO_LIMIT
+        half_open = server.breaker == HALF_OPEN
+        server.limit = min(server.limit, server.max_requests) if half_open else server.max_requests
+
+    def listen_results(self, listener: Callable[[Server, bool], None]) -> None:
+        """Have ``listener`` hear each request's outcome (after those already listening)."""
+        previous = self.on_result
+        if previous is None:
+            self.on_result = listener
+            return
+
+        def both(server: Server, ok: bool) -> None:
+            previous(server, ok)
+            listener(server, ok)
+
+        self.on_result = both
 
     def report(self, server: Server, ok: bool) -> None:
         """A request to ``server`` ended: well (``ok``) or with a failure of the server's."""
@@ -65,8 +111,32 @@ class Pool:
             self.on_result(server, ok)
 
     def pick(self, context: PickContext, now: float | None = None) -> Server | None:
-        return self.balancer.pick(context, self.clock() if now is None else now)
+        """A server that may take this request, or ``None``.
+
+        The algorithm's choice, unless that server is at its cap (``limits``, or the trial
+        requests of a half-open breaker): then the algorithm chooses again without it.
+        """
+        now = self.clock() if now is None else now
+        server = self.balancer.pick(context, now)
+        if server is None or server.in_flight < server.limit:
+            return server
+        full = [*context.exclude, server]
+        while True:
+            server = self.balancer.pick(PickContext(context.client_address, context.hash_key, full), now)
+            if server is None or server in full:
+                return None
+            if server.in_flight < server.limit:
+                return server
+            full.append(server)
+
+    def retry_allowed(self) -> bool:
+        """Whether the retry budget lets one more retry start now."""
+        if self.retries_under_way < self.retry.budget_min_concurrent:
+            return True
+        under_way = sum(server.in_flight for server in self.servers)
+        return self.retries_under_way < self.retry.budget(under_way)
 
     def close_idle(self) -> None:
         for server in self.servers:
             server.connections.close_all()
+

@@ -14,20 +14,31 @@ if TYPE_CHECKING:
     from laneway.upstream.pool import Pool
 
 
+READY, DRAIN, MAINTENANCE = "ready", "drain", "maintenance"
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+NO_LIMIT = 1 << 62
+
+
 class Server:
     """One server of a pool. ``key`` is its ``host:port`` as written in the config."""
 
     __slots__ = (
         "backup",
+        "breaker",
+        "connecting",
         "connections",
         "ejected",
         "failures_total",
         "host",
         "in_flight",
         "key",
+        "limit",
+        "max_connecting",
+        "max_requests",
         "pool",
         "port",
         "requests_total",
+        "state",
         "up",
         "weight",
     )
@@ -44,9 +55,26 @@ class Server:
         # Live state.
         self.up = True  # the active checks' verdict
         self.ejected = False  # the passive checks' verdict
+        self.state = READY  # the operator's: ready, drain or maintenance
+        self.breaker = CLOSED  # the circuit breaker's state
         self.in_flight = 0
+        self.connecting = 0  # connections to it being opened
         self.requests_total = 0
         self.failures_total = 0
+        # Caps (config ``limits``); ``limit`` is the requests it admits at once now: the cap,
+        # or the breaker's trial requests while half-open. Checked on every pick.
+        self.max_requests = NO_LIMIT
+        self.max_connecting = NO_LIMIT
+        self.limit = NO_LIMIT
+
+    @property
+    def takes_traffic(self) -> bool:
+        """Whether new requests may go to it: every verdict on it says yes."""
+        return self.up and not self.ejected and self.breaker != OPEN and self.state == READY
+
+    @property
+    def full(self) -> bool:
+        return self.in_flight >= self.limit
 
     def __repr__(self) -> str:
         return f"Server({self.key!r}, weight={self.weight}, up={self.up}, in_flight={self.in_flight})"

@@ -4,7 +4,6 @@ and returns on its own."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -12,24 +11,7 @@ from laneway.balancing import create
 from laneway.health import OutlierDetector
 from laneway.upstream import Pool, Server
 from tests.support.balancer import Balancer, wait_for
-
-
-class FakeTime:
-    """A clock that moves only when told, and the timers it would fire."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.timers: list[tuple[float, Callable[[], None]]] = []
-
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Any:
-        self.timers.append((self.now + delay, callback))
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-        due = [timer for timer in self.timers if timer[0] <= self.now]
-        self.timers = [timer for timer in self.timers if timer[0] > self.now]
-        for _, callback in sorted(due, key=lambda timer: timer[0]):
-            callback()
+from tests.support.fake_time import FakeTime
 
 
 def detector(consecutive: int = 3) -> tuple[Pool, Server, FakeTime, OutlierDetector]:

@@ -5,6 +5,7 @@ of which no body byte was sent. A request a server may have acted on is never se
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from laneway.upstream import Server
@@ -59,3 +60,109 @@ def test_a_post_is_never_sent_twice(balancer: Callable[..., Balancer]) -> None:
     assert sorted(statuses) == [200, 200, 502, 502]
     seen = len(hangs_up.requests) + len(answers.requests)
     assert seen == 4, "each POST reached exactly one server"
+
+
+def test_a_put_whose_body_a_server_received_is_sent_again_from_what_was_kept(
+        balancer: Callable[..., Balancer]) -> None:
+    running = balancer(2, pool={"algorithm": "round_robin"})
+    hangs_up, answers = running.backends
+    hangs_up.override = "/close"  # reads the whole request, then closes without answering
+    body = bytes(range(256)) * 16
+    with running.client() as client:
+        statuses = [client.put(f"/doc{n}", content=body).status_code for n in range(4)]
+    assert statuses == [200] * 4
+    assert hangs_up.requests and all(bytes(r.body) == body for r in hangs_up.requests), (
+        "the failing server did get the whole body")
+    assert [bytes(r.body) for r in answers.requests] == [body] * 4
+
+
+def test_a_body_larger_than_retry_body_limit_is_not_sent_twice(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(2, pool={"algorithm": "round_robin", "retry_body_limit": "1KiB"})
+    hangs_up, answers = running.backends
+    hangs_up.override = "/close"
+    with running.client() as client:
+        statuses = [client.put(f"/doc{n}", content=b"x" * 2048).status_code for n in range(4)]
+    assert sorted(statuses) == [200, 200, 502, 502]
+    assert len(hangs_up.requests) + len(answers.requests) == 4
+
+
+def test_retry_on_a_status_sends_an_idempotent_request_elsewhere(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(2, pool={"algorithm": "round_robin", "retry_on": ["connect_failure", 503]})
+    unavailable, answers = running.backends
+    unavailable.override = "/status?code=503"
+    with running.client() as client:
+        gets = [client.get(f"/n{n}") for n in range(6)]
+        posts = [client.post(f"/p{n}", content=b"order").status_code for n in range(4)]
+    assert [(r.status_code, r.headers["x-backend"]) for r in gets] == [(200, answers.name)] * 6
+    assert sorted(posts) == [200, 200, 503, 503], "a POST the server answered is not sent again"
+
+
+def test_statuses_are_passed_on_unless_listed(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(2, pool={"algorithm": "round_robin"})
+    unavailable, _ = running.backends
+    unavailable.override = "/status?code=503"
+    with running.client() as client:
+        statuses = [client.get(f"/n{n}").status_code for n in range(4)]
+    assert sorted(statuses) == [200, 200, 503, 503]
+
+
+def test_the_last_try_answers_when_every_server_gives_a_retried_status(
+        balancer: Callable[..., Balancer]) -> None:
+    running = balancer(2, pool={"retry_on": [502, 503]})
+    for backend in running.backends:
+        backend.override = "/status?code=503"
+    response = running.get("/")
+    assert response.status_code == 503
+    assert response.text == "status 503", "the server's own answer, not one made by laneway"
+    assert sum(len(b.requests) for b in running.backends) == 2
+
+
+def test_retry_on_timeout_moves_a_get_on_from_a_server_that_does_not_answer(
+        balancer: Callable[..., Balancer]) -> None:
+    pool = {"algorithm": "round_robin", "timeouts": {"response": "300ms"}}
+    running = balancer(2, pool={**pool, "retry_on": ["connect_failure", "timeout"]})
+    slow, answers = running.backends
+    slow.override = "/delay?s=5"
+    with running.client() as client:
+        statuses = [client.get(f"/n{n}").status_code for n in range(2)]
+    assert statuses == [200, 200]
+    assert len(answers.requests) == 2
+
+
+def test_without_retry_on_timeout_a_slow_server_gets_504(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(2, pool={"algorithm": "round_robin", "timeouts": {"response": "300ms"}})
+    slow, _ = running.backends
+    slow.override = "/delay?s=5"
+    with running.client() as client:
+        statuses = [client.get(f"/n{n}").status_code for n in range(2)]
+    assert sorted(statuses) == [200, 504]
+
+
+def test_the_total_timeout_bounds_every_try_together(balancer: Callable[..., Balancer]) -> None:
+    pool = {"timeouts": {"response": "2s", "total": "400ms"}, "retry_on": ["timeout"]}
+    running = balancer(3, pool=pool)
+    for backend in running.backends:
+        backend.override = "/delay?s=5"
+    started = time.monotonic()
+    response = running.get("/")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 504
+    assert "total timeout" in response.text
+    assert elapsed < 1.5, f"answered after {elapsed:.2f}s; each try alone may take 2s"
+
+
+def test_the_retry_budget_stops_retries_beyond_its_share(balancer: Callable[..., Balancer]) -> None:
+    budget = {"percent": 0, "min_concurrent": 0}
+    running = with_unreachable_server(balancer, retry_budget=budget)
+    with running.client() as client:
+        statuses = [client.get(f"/n{n}").status_code for n in range(4)]
+    assert sorted(statuses) == [200, 200, 502, 502]
+    assert running.runtime.pools["p"].retries_under_way == 0
+
+
+def test_retries_under_way_are_counted_back_to_zero(balancer: Callable[..., Balancer]) -> None:
+    running = with_unreachable_server(balancer)
+    with running.client() as client:
+        statuses = [client.get(f"/n{n}").status_code for n in range(10)]
+    assert statuses == [200] * 10
+    assert running.call(lambda: running.runtime.pools["p"].retries_under_way) == 0

@@ -1,0 +1,33 @@
+"""When a pool sends a request to another server, and how many retries it lets run at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """A pool's retry settings (config: ``retries``, ``retry_on``, ``retry_body_limit``,
+    ``retry_budget``, ``timeouts.total``).
+
+    Whether a request is *safe* to send again is the proxy's call (the method, whether a
+    byte of it reached a server, whether its body was kept); this says only when the pool
+    wants it done.
+    """
+
+    retries: int = 2
+    on_connect_failure: bool = True
+    on_reset: bool = True
+    on_timeout: bool = False
+    statuses: frozenset[int] = frozenset()
+    body_limit: int = 64 * 1024  # request bodies up to this size are kept for a retry
+    budget_percent: float = 20.0
+    budget_min_concurrent: int = 3
+    total_timeout: float | None = None  # from a request's arrival to its response head
+
+    def budget(self, requests_under_way: int) -> int:
+        """How many retries may be under way at once with this many requests under way."""
+        return max(self.budget_min_concurrent, int(requests_under_way * self.budget_percent / 100))
+
+
+NO_RETRIES = RetryPolicy(retries=0)
