@@ -272,12 +272,12 @@ RetryCondition = Annotated[str | int, BeforeValidator(parse_retry_condition)]
 
 
 class RetryBudget(Strict):
-    """Retries under way may be at most ``percent`` of the pool's requests under way, but
-    ``min_concurrent`` are always allowed (Envoy's retry budget): retries cannot multiply
-    the load on servers that are already failing."""
+    """Retries over the last 10 seconds may be at most ``percent`` of the first tries in that
+    time, plus ``min_per_second`` (Finagle's retry budget): retries cannot multiply the load
+    on servers that are all failing, yet a burst when one server dies is paid for."""
 
-    percent: float = Field(default=20.0, ge=0, le=100)
-    min_concurrent: int = Field(default=3, ge=0, le=100_000)
+    percent: float = Field(default=20.0, ge=0, le=1000)
+    min_per_second: float = Field(default=10.0, ge=0, le=1_000_000)
 
 
 class CircuitBreaker(Strict):

@@ -489,8 +489,7 @@ class ClientConnection(asyncio.Protocol):
         log.warning("%s; trying server %s", detail, following.key)
         self.settle(exchange, failed=True)
         exchange.tried.append(server)
-        pool.retries_under_way += 1
-        exchange.retrying = True
+        pool.retry_budget.spend()
         if exchange.body_sent:
             exchange.pending = [exchange.head, *exchange.kept]
             exchange.pending_size = sum(map(len, exchange.pending))
@@ -558,9 +557,6 @@ class ClientConnection(asyncio.Protocol):
         exchange.server = None
         server.in_flight -= 1
         pool = exchange.pool
-        if exchange.retrying:
-            exchange.retrying = False
-            pool.retries_under_way -= 1
         if not failed and exchange.status in pool.failure_statuses:
             failed = True  # a status the pool counts against the server (e.g. 503)
         if failed:

@@ -44,7 +44,6 @@ class Exchange:
         "request_complete",
         "response_complete",
         "response_started",
-        "retrying",
         "server",
         "started_at",
         "status",
@@ -71,7 +70,6 @@ class Exchange:
         self.request_complete = False
         self.idempotent = False  # safe to send again (RFC 9110 9.2.2)
         self.tried: list[Server] = []  # servers that failed this request, for retries
-        self.retrying = False  # this try is a retry (counted in the pool's retry budget)
         # Body bytes kept so that a retry can send them again, while they fit in ``keep_room``
         # more bytes; ``keep_room`` < 0: not kept (too large, or the request is not retried).
         self.kept: list[bytes] = []

@@ -55,7 +55,7 @@ def retry_policy(config: PoolConfig) -> RetryPolicy:
         statuses=config.retry_statuses,
         body_limit=config.retry_body_limit,
         budget_percent=config.retry_budget.percent,
-        budget_min_concurrent=config.retry_budget.min_concurrent,
+        budget_min_per_second=config.retry_budget.min_per_second,
         total_timeout=config.timeouts.total,
     )
 
@@ -155,17 +155,19 @@ class Runtime:
                 self.circuit_breakers[name] = CircuitBreakers(
                     pool, failures=breaker.failures, open_for=breaker.open_for,
                     trial_requests=breaker.half_open_requests, call_later=loop.call_later)
-        loop.call_later(1.0, self._close_idle_upstreams)
+        loop.call_later(1.0, self._every_second)
         tune_garbage_collector()
 
-    def _close_idle_upstreams(self) -> None:
+    def _every_second(self) -> None:
+        """Close idle server connections past their time; move the retry budgets on."""
         if self.sweeper is None:
             return
         now = self.sweeper.loop.time()
         for pool in self.pools.values():
+            pool.tick()
             for server in pool.servers:
                 server.connections.close_expired(now)
-        self.sweeper.loop.call_later(1.0, self._close_idle_upstreams)
+        self.sweeper.loop.call_later(1.0, self._every_second)
 
     async def shutdown(self, grace: float | None = None) -> None:
         if grace is None:

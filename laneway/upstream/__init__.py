@@ -2,6 +2,7 @@
 
 from laneway.upstream.connections import ConnectionPool
 from laneway.upstream.pool import Pool
+from laneway.upstream.retry_budget import RetryBudget
 from laneway.upstream.retry_policy import NO_RETRIES, RetryPolicy
 from laneway.upstream.server import (
     CLOSED,
@@ -25,6 +26,7 @@ __all__ = [
     "READY",
     "ConnectionPool",
     "Pool",
+    "RetryBudget",
     "RetryPolicy",
     "Server",
 ]

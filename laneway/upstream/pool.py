@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from laneway.balancing import Balancer, PickContext
+from laneway.upstream.retry_budget import RetryBudget
 from laneway.upstream.retry_policy import RetryPolicy
 from laneway.upstream.server import HALF_OPEN, NO_LIMIT, Server
 
@@ -27,7 +28,8 @@ class Pool:
         # ("cookie", "sid"); the proxy reads it, the algorithm only sees the key.
         self.hash_source = hash_source
         self.retry = retry if retry is not None else RetryPolicy()
-        self.retries_under_way = 0
+        self.retry_budget = RetryBudget(percent=self.retry.budget_percent,
+                                        min_per_second=self.retry.budget_min_per_second)
         self.servers = list(servers)
         self.balancer = balancer
         self.connect_timeout = connect_timeout
@@ -129,12 +131,17 @@ class Pool:
                 return server
             full.append(server)
 
+    @property
+    def requests_total(self) -> int:
+        return sum(server.requests_total for server in self.servers)
+
     def retry_allowed(self) -> bool:
         """Whether the retry budget lets one more retry start now."""
-        if self.retries_under_way < self.retry.budget_min_concurrent:
-            return True
-        under_way = sum(server.in_flight for server in self.servers)
-        return self.retries_under_way < self.retry.budget(under_way)
+        return self.retry_budget.allows(self.requests_total)
+
+    def tick(self) -> None:
+        """Once a second: the retry budget's window moves on."""
+        self.retry_budget.tick(self.requests_total)
 
     def close_idle(self) -> None:
         for server in self.servers:

@@ -21,13 +21,9 @@ class RetryPolicy:
     on_timeout: bool = False
     statuses: frozenset[int] = frozenset()
     body_limit: int = 64 * 1024  # request bodies up to this size are kept for a retry
-    budget_percent: float = 20.0
-    budget_min_concurrent: int = 3
+    budget_percent: float = 20.0  # retries, as a share of first tries (laneway.upstream.RetryBudget)
+    budget_min_per_second: float = 10.0
     total_timeout: float | None = None  # from a request's arrival to its response head
-
-    def budget(self, requests_under_way: int) -> int:
-        """How many retries may be under way at once with this many requests under way."""
-        return max(self.budget_min_concurrent, int(requests_under_way * self.budget_percent / 100))
 
 
 NO_RETRIES = RetryPolicy(retries=0)

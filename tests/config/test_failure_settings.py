@@ -23,7 +23,7 @@ def test_defaults_retry_what_no_server_can_have_acted_on() -> None:
     assert (policy.retries, policy.on_connect_failure, policy.on_reset) == (2, True, True)
     assert not policy.on_timeout
     assert policy.statuses == frozenset()
-    assert (policy.body_limit, policy.budget_percent, policy.budget_min_concurrent) == (64 * 1024, 20.0, 3)
+    assert (policy.body_limit, policy.budget_percent, policy.budget_min_per_second) == (64 * 1024, 20.0, 10.0)
     assert policy.total_timeout is None
     assert pool.circuit_breaker is None
     assert (pool.limits.max_requests, pool.limits.max_connecting) == (None, None)
@@ -60,7 +60,8 @@ def test_breaker_defaults() -> None:
     ({"retry_on": ["conect_failure"]}, "pools.api.retry_on[0]", "connect_failure, reset, timeout"),
     ({"retry_on": [404]}, "pools.api.retry_on[0]", "5xx status"),
     ({"retry_on": [503, 503]}, "pools.api.retry_on", "listed twice: 503"),
-    ({"retry_budget": {"percent": 120}}, "pools.api.retry_budget.percent", "must be <= 100"),
+    ({"retry_budget": {"percent": -1}}, "pools.api.retry_budget.percent", "must be >= 0"),
+    ({"retry_budget": {"min_concurrent": 3}}, "pools.api.retry_budget.min_concurrent", "unknown key"),
     ({"retry_body_limit": "lots"}, "pools.api.retry_body_limit", ""),
     ({"timeouts": {"total": "0s"}}, "pools.api.timeouts.total", "must be > 0"),
     ({"limits": {"max_requests": 0}}, "pools.api.limits.max_requests", "must be >= 1"),

@@ -152,17 +152,19 @@ def test_the_total_timeout_bounds_every_try_together(balancer: Callable[..., Bal
 
 
 def test_the_retry_budget_stops_retries_beyond_its_share(balancer: Callable[..., Balancer]) -> None:
-    budget = {"percent": 0, "min_concurrent": 0}
-    running = with_unreachable_server(balancer, retry_budget=budget)
+    running = with_unreachable_server(balancer, retry_budget={"percent": 0, "min_per_second": 0})
     with running.client() as client:
         statuses = [client.get(f"/n{n}").status_code for n in range(4)]
     assert sorted(statuses) == [200, 200, 502, 502]
-    assert running.runtime.pools["p"].retries_under_way == 0
 
 
-def test_retries_under_way_are_counted_back_to_zero(balancer: Callable[..., Balancer]) -> None:
-    running = with_unreachable_server(balancer)
+def test_the_retry_budget_allows_a_share_of_the_traffic(balancer: Callable[..., Balancer]) -> None:
+    # Retries may be 50% of the first tries, with no floor: at least half the first tries
+    # meet the unreachable server, so the budget runs out at times and some 502s get through.
+    running = with_unreachable_server(balancer, retry_budget={"percent": 50, "min_per_second": 0})
     with running.client() as client:
-        statuses = [client.get(f"/n{n}").status_code for n in range(10)]
-    assert statuses == [200] * 10
-    assert running.call(lambda: running.runtime.pools["p"].retries_under_way) == 0
+        statuses = [client.get(f"/n{n}").status_code for n in range(40)]
+    budget = running.runtime.pools["p"].retry_budget
+    assert statuses.count(502) > 0
+    assert 0 < budget.retries_total <= 20
+    assert statuses.count(200) + statuses.count(502) == 40
