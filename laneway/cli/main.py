@@ -15,6 +15,7 @@ from laneway import __version__
 from laneway.cli import check, demo, run
 from laneway.cli.exits import Exit
 from laneway.cli.logs import LEVELS, configure_logging
+from laneway.runtime.server import hot_path_build
 
 log = logging.getLogger("laneway")
 
@@ -26,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="laneway",
         description="laneway: a load balancer. Layer 7 (HTTP/1.1) reverse proxy over pools of servers.",
         epilog="Exit codes: 0 ok, 1 failure while starting or running, 2 bad command line or config.")
-    parser.add_argument("--version", action="version", version=f"laneway {__version__}")
+    parser.add_argument("--version", action="version",
+                        version=f"laneway {__version__} (hot path: {hot_path_build()})")
     add_log_level(parser, default="info")
     # The same option after the subcommand; SUPPRESS keeps it from hiding one given before it.
     common = argparse.ArgumentParser(add_help=False)

@@ -9,7 +9,7 @@ from laneway.cli import loop
 from laneway.cli.check import read_config
 from laneway.cli.exits import Exit
 from laneway.config import Config
-from laneway.runtime.server import Runtime
+from laneway.runtime.server import Runtime, hot_path_build
 
 log = logging.getLogger("laneway")
 
@@ -42,7 +42,7 @@ async def serve(config: Config, source: str) -> Exit:
             return Exit.FAILURE
         for name, (host, port) in runtime.listener_addresses.items():
             log.info("listener %s: listening on %s", name, url(host, port))
-        log.info("running %s; SIGTERM or Ctrl-C stops", source)
+        log.info("running %s (hot path: %s); SIGTERM or Ctrl-C stops", source, hot_path_build())
         await stop.wait()
         log.info("stopping: letting requests under way finish for up to %gs", config.shutdown_grace)
         await runtime.shutdown(config.shutdown_grace)

@@ -15,6 +15,7 @@ from laneway.config.schema import HealthCheck, Listener
 from laneway.config.schema import Pool as PoolConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import DeadlineSweeper, HttpListener, ListenerSettings
+from laneway.http import client as http_client
 from laneway.routing import Router, RouteRule
 from laneway.upstream import Pool, RetryPolicy, Server
 
@@ -92,6 +93,12 @@ def listener_settings(listener: Listener) -> ListenerSettings:
         max_request_line=listener.limits.max_request_line,
         max_header_size=listener.limits.max_header_size,
     )
+
+
+def hot_path_build() -> str:
+    """``compiled`` when the request path runs as mypyc-built C extensions (setup.py),
+    else ``pure Python``."""
+    return "compiled" if not http_client.__file__.endswith(".py") else "pure Python"
 
 
 def tune_garbage_collector() -> None:

@@ -13,7 +13,8 @@ SUBCOMMANDS = ["check", "run", "demo"]
 def test_version() -> None:
     result = laneway("--version")
     assert result.returncode == 0
-    assert result.stdout.strip() == f"laneway {__version__}"
+    assert result.stdout.strip() == f"laneway {__version__} (hot path: pure Python)", (
+        "tests run an editable install, which is never compiled (setup.py)")
 
 
 def test_help_lists_every_subcommand_and_the_exit_codes() -> None:
