@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 
 from laneway.cli import loop
 from laneway.cli.check import read_config
@@ -43,6 +45,7 @@ async def serve(config: Config, source: str) -> Exit:
         for name, (host, port) in runtime.listener_addresses.items():
             log.info("listener %s: listening on %s", name, url(host, port))
         log.info("running %s (hot path: %s); SIGTERM or Ctrl-C stops", source, hot_path_build())
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, runtime.reopen_logs)
         await stop.wait()
         log.info("stopping: letting requests under way finish for up to %gs", config.shutdown_grace)
         await runtime.shutdown(config.shutdown_grace)

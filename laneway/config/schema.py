@@ -413,6 +413,9 @@ class Listener(Strict):
     routes: list[Route] = Field(min_length=1)
     timeouts: ClientTimeouts = ClientTimeouts()
     limits: Limits = Limits()
+    # A header carrying each request's id (e.g. X-Request-Id): kept when the client sent
+    # one, made up when not, passed to the server and written to the access log.
+    request_id_header: str | None = Field(default=None, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
     @field_validator("bind")
     @classmethod
@@ -429,10 +432,18 @@ class Admin(Strict):
     bind: str = "127.0.0.1:9000"
 
 
+class AccessLog(Strict):
+    """One line per request, written in batches (docs: README, "Access logs")."""
+
+    path: str = Field(default="stderr", min_length=1, description="a file, or stderr")
+    format: Literal["json", "combined"] = "json"
+
+
 class Config(Strict):
     listeners: list[Listener] = Field(min_length=1)
     pools: dict[str, Pool] = Field(min_length=1)
     shutdown_grace: Duration = Field(default=10.0, ge=0)
+    access_log: AccessLog | None = None
 
 
 def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,9 @@ log = logging.getLogger("laneway.http")
 # Methods that may be sent again when a server fails before answering (RFC 9110 9.2.2).
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 
+# The access log's status for a request whose client left before its answer (NGINX's 499).
+CLIENT_CLOSED = 499
+
 # Request bytes held for a server before reading from the client pauses.
 HIGH_WATER = 256 * 1024
 
@@ -71,6 +75,8 @@ class ClientConnection(asyncio.Protocol):
         self.router = listener.router
         self.settings = listener.settings
         self.proto = listener.scheme
+        self.access_log = listener.access_log
+        self.request_id_header = listener.settings.request_id_header
 
         # Per-connection state
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -298,12 +304,26 @@ class ClientConnection(asyncio.Protocol):
             # it open needs answers made by laneway itself to queue like any other exchange.
             raise HttpError(404, "no route matches this request")
 
-        head = self.request_head(method, pool.name, chunked, upgrade)
+        request_id = None
+        extra = b""
+        if self.request_id_header is not None:
+            request_id = self.header_value(self.request_id_header)
+            if request_id is None:
+                request_id = self.listener.new_request_id()
+                extra = b"%s: %s\r\n" % (self.request_id_header, request_id)
+        head = self.request_head(method, pool.name, chunked, upgrade, extra)
         if pool.hash_source is not None:
             # Read now: the headers are gone by the time a pipelined request starts.
             self.hash_key = read_hash_key(pool.hash_source, self.url, self.headers)
         exchange = Exchange(self, pool, head, http11=http11, keep_alive=keep_alive, chunked=chunked,
                             is_head=method == b"HEAD", upgrade=upgrade, started_at=self.loop.time())
+        if self.access_log is not None:
+            referer, agent = self.header_value(b"referer"), self.header_value(b"user-agent")
+            exchange.log_facts = (
+                method.decode("latin-1"), self.url.decode("latin-1"), (self.host or b"").decode("latin-1"),
+                self.client_ip.decode(), None if request_id is None else request_id.decode("latin-1"),
+                None if referer is None else referer.decode("latin-1"),
+                None if agent is None else agent.decode("latin-1"), time.monotonic())
         if method in IDEMPOTENT:
             exchange.idempotent = True
             if has_body and not upgrade:
@@ -352,7 +372,16 @@ class ClientConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ building the request
 
-    def request_head(self, method: bytes, pool_name: str, chunked: bool, upgrade: bool) -> bytes:
+    def header_value(self, lower_name: bytes) -> bytes | None:
+        """The value of a forwarded header (``lower_name`` in lower case), or None."""
+        size = len(lower_name)
+        for line in self.headers:
+            if line[size:size + 1] == b":" and line[:size].lower() == lower_name:
+                return line[size + 1:-2].strip()
+        return None
+
+    def request_head(self, method: bytes, pool_name: str, chunked: bool, upgrade: bool,
+                     extra: bytes = b"") -> bytes:
         headers = self.headers
         tokens = self.connection_tokens
         if tokens is not None:
@@ -363,7 +392,7 @@ class ClientConnection(asyncio.Protocol):
         host = self.host if self.host is not None else pool_name.encode()
         ff = self.forwarded_for
         client_ip = self.client_ip
-        parts = [method, b" ", self.url, b" HTTP/1.1\r\nHost: ", host, b"\r\n", *headers]
+        parts = [method, b" ", self.url, b" HTTP/1.1\r\nHost: ", host, b"\r\n", *headers, extra]
         if self.content_length is not None and not chunked:
             parts.append(b"Content-Length: %s\r\n" % self.content_length)
         elif chunked:
@@ -395,6 +424,7 @@ class ClientConnection(asyncio.Protocol):
             self.upstream_failed(exchange, 503, detail, count=False)
             return
         exchange.server = server
+        exchange.served_by = server.key
         server.in_flight += 1
         server.requests_total += 1
         if pool.tracks_requests:
@@ -529,6 +559,8 @@ class ClientConnection(asyncio.Protocol):
     def exchange_done(self, exchange: Exchange) -> None:
         """The response has been written in full."""
         self.settle(exchange, failed=False)
+        if self.access_log is not None:
+            self.access_log.record(exchange, exchange.status, time.monotonic())
         self.current = None
         if self.closed:
             return
@@ -577,11 +609,16 @@ class ClientConnection(asyncio.Protocol):
             return
         if exchange.response_started:
             self.transport.abort()
+            if self.access_log is not None:
+                self.access_log.record(exchange, exchange.status, time.monotonic())
             return
+        exchange.status = status  # laneway's answer, for the access log
         log.warning("%s %s: %s", status, exchange.pool.name, detail)
         # The connection stays usable only if the client has sent the whole request.
         close = not (exchange.request_complete and exchange.client_keep_alive)
-        self.transport.write(error_response(status, detail, close=close))
+        answer = error_response(status, detail, close=close)
+        self.transport.write(answer)
+        exchange.bytes_out += len(answer)
         exchange.response_complete = True
         exchange.client_keep_alive = not close
         self.exchange_done(exchange)
@@ -589,6 +626,8 @@ class ClientConnection(asyncio.Protocol):
     def abandon(self, exchange: Exchange) -> None:
         """The client went away: drop the exchange and its server connection."""
         self.settle(exchange, failed=False)
+        if self.access_log is not None and not exchange.response_complete:
+            self.access_log.record(exchange, CLIENT_CLOSED, time.monotonic())
         if exchange.upstream is not None and not exchange.response_complete:
             exchange.upstream.close()
             exchange.upstream = None
@@ -611,6 +650,8 @@ class ClientConnection(asyncio.Protocol):
         self.deferred_error = None
         if error.status >= 500:
             log.warning("%s: %s", error.status, error.detail)
+        if self.access_log is not None:
+            self.access_log.record_refused(self.client_ip.decode(), error.status, error.detail)
         self.transport.write(error_response(error.status, error.detail))
         self.queue.clear()
         self.transport.close()

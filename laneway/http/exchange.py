@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 NO_DEADLINE = float("inf")
 
+# method, target, host, client address, request id, Referer, User-Agent, and the time it
+# began by time.monotonic() (the loop's clock counts whole milliseconds under uvloop)
+LogFacts = tuple[str, str, str, str, str | None, str | None, str | None, float]
+
 # Why a request would be sent to another server (laneway.upstream.RetryPolicy).
 CONNECT_FAILURE, RESET, TIMEOUT, STATUS = 0, 1, 2, 3
 
@@ -26,24 +30,28 @@ CONNECT_FAILURE, RESET, TIMEOUT, STATUS = 0, 1, 2, 3
 class Exchange:
     __slots__ = (
         "body_sent",
+        "bytes_out",
         "chunked",
         "client",
         "client_keep_alive",
         "context",
         "deadline_at",
         "head",
+        "head_at",
         "head_sent",
         "http11",
         "idempotent",
         "is_head",
         "keep_room",
         "kept",
+        "log_facts",
         "pending",
         "pending_size",
         "pool",
         "request_complete",
         "response_complete",
         "response_started",
+        "served_by",
         "server",
         "started_at",
         "status",
@@ -83,6 +91,12 @@ class Exchange:
         self.response_started = False
         self.status = 0  # the server's final status, once its head has come
         self.response_complete = False
+        # For the access log: what the request was (None when there is no log), which
+        # server answered, when its response head came, bytes written to the client.
+        self.log_facts: LogFacts | None = None
+        self.served_by: str | None = None
+        self.head_at = 0.0
+        self.bytes_out = 0
 
     def send(self, data: bytes) -> None:
         """Queue request bytes for the server (flushed by the client connection)."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import secrets
 import socket
 from dataclasses import dataclass
 
+from laneway.http.access_log import AccessLog
 from laneway.http.client import ClientConnection
 from laneway.http.deadlines import DeadlineSweeper
 from laneway.routing import Router
@@ -21,12 +24,19 @@ class ListenerSettings:
     body_timeout: float = 60.0
     max_request_line: int = 8 * 1024
     max_header_size: int = 64 * 1024
+    # The header carrying a request id (lower case), made up when a request has none.
+    request_id_header: bytes | None = None
 
 
 class HttpListener:
     def __init__(self, name: str, router: Router, settings: ListenerSettings, sweeper: DeadlineSweeper,
-                 *, scheme: bytes = b"http") -> None:
+                 *, scheme: bytes = b"http", access_log: AccessLog | None = None) -> None:
         self.name = name
+        self.access_log = access_log
+        # Request ids: a random prefix per listener and a counter, unique without a system
+        # call per request (uuid4 reads the kernel's random source each time).
+        self.id_prefix = secrets.token_hex(8).encode()
+        self.id_counter = itertools.count(1)
         self.router = router
         self.settings = settings
         self.sweeper = sweeper
@@ -34,6 +44,9 @@ class HttpListener:
         self.scheme = scheme
         self.connections: set[ClientConnection] = set()
         self.server: asyncio.Server | None = None
+
+    def new_request_id(self) -> bytes:
+        return b"%s%016x" % (self.id_prefix, next(self.id_counter))
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Bind and start accepting; returns the bound address (port 0 picks a free one)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import httptools
@@ -145,7 +146,9 @@ class UpstreamConnection(asyncio.Protocol):
             self.server_keep_alive = False
         out = self.out
         if out:
-            self.client_transport.write(out[0] if len(out) == 1 else b"".join(out))
+            data = out[0] if len(out) == 1 else b"".join(out)
+            self.client_transport.write(data)
+            exchange.bytes_out += len(data)
             out.clear()
             if self.head_pending:
                 self.head_pending = False
@@ -195,6 +198,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.raw_head = b""
         self.head_pending = True
         exchange.status = status
+        if exchange.log_facts is not None:
+            exchange.head_at = time.monotonic()
         # Read now: llhttp forgets it once the message is complete.
         self.server_keep_alive = self.parser.should_keep_alive()
         client = exchange.client
@@ -343,6 +348,8 @@ class UpstreamConnection(asyncio.Protocol):
         exchange.response_complete = True
         client = exchange.client
         client.settle(exchange, failed=False)
+        if client.access_log is not None:
+            client.access_log.record(exchange, 101, time.monotonic())
         self.tunnel = self.client_transport
         client.open_tunnel(self.transport)
         if exchange.pending:

@@ -14,7 +14,7 @@ from laneway.config import Config
 from laneway.config.schema import HealthCheck, Listener
 from laneway.config.schema import Pool as PoolConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
-from laneway.http import DeadlineSweeper, HttpListener, ListenerSettings
+from laneway.http import AccessLog, DeadlineSweeper, HttpListener, ListenerSettings
 from laneway.http import client as http_client
 from laneway.routing import Router, RouteRule
 from laneway.upstream import Pool, RetryPolicy, Server
@@ -92,6 +92,7 @@ def listener_settings(listener: Listener) -> ListenerSettings:
         body_timeout=listener.timeouts.body,
         max_request_line=listener.limits.max_request_line,
         max_header_size=listener.limits.max_header_size,
+        request_id_header=listener.request_id_header.lower().encode() if listener.request_id_header else None,
     )
 
 
@@ -126,16 +127,20 @@ class Runtime:
         self.outlier_detectors: dict[str, OutlierDetector] = {}  # by pool name
         self.circuit_breakers: dict[str, CircuitBreakers] = {}  # by pool name
         self.sweeper: DeadlineSweeper | None = None
+        self.access_log: AccessLog | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.sweeper = DeadlineSweeper(loop)
+        if self.config.access_log is not None:
+            self.access_log = AccessLog(loop, self.config.access_log.path, self.config.access_log.format)
         self.pools = {name: build_pool(name, pool, clock=loop.time)
                       for name, pool in self.config.pools.items()}
         try:
             for listener_config in self.config.listeners:
                 listener = HttpListener(listener_config.name, build_router(listener_config, self.pools),
-                                        listener_settings(listener_config), self.sweeper)
+                                        listener_settings(listener_config), self.sweeper,
+                                        access_log=self.access_log)
                 host, port = listener_config.host_port
                 self.listener_addresses[listener.name] = await listener.start(host, port)
                 self.listeners.append(listener)
@@ -188,3 +193,11 @@ class Runtime:
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None
+        if self.access_log is not None:
+            self.access_log.close()
+
+    def reopen_logs(self) -> None:
+        """SIGUSR1: open the access log file again, after it was moved for rotation."""
+        if self.access_log is not None:
+            self.access_log.reopen()
+            log.info("access log %s reopened", self.access_log.path)

@@ -25,7 +25,8 @@ PROBE_PATH = "/__probe__"
 
 def make_config(servers: list[str], *, listener: dict[str, Any] | None = None,
                 pool: dict[str, Any] | None = None, routes: list[dict[str, Any]] | None = None,
-                pools: dict[str, Any] | None = None, shutdown_grace: str | None = None) -> dict[str, Any]:
+                pools: dict[str, Any] | None = None, shutdown_grace: str | None = None,
+                access_log: dict[str, Any] | None = None) -> dict[str, Any]:
     """A config document: listener ``web`` on 127.0.0.1:0 routing everything to pool ``p``.
 
     ``listener`` and ``pool`` are merged into the listener and the pool (e.g.
@@ -40,6 +41,8 @@ def make_config(servers: list[str], *, listener: dict[str, Any] | None = None,
     }
     if shutdown_grace is not None:
         document["shutdown_grace"] = shutdown_grace
+    if access_log is not None:
+        document["access_log"] = access_log
     return document
 
 
