@@ -28,7 +28,7 @@ def check(args: argparse.Namespace) -> Exit:
     return Exit.OK
 
 
-def read_config(path: str) -> Config | None:
+def read_config(path: str, *, starting: bool = True) -> Config | None:
     """The config at ``path``, or ``None`` once every problem with it is printed to stderr."""
     try:
         return load_config(path)
@@ -36,7 +36,8 @@ def read_config(path: str) -> Config | None:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         count = len(error.problems)
-        print(f"{path}: {count} problem{'s' if count != 1 else ''}; nothing was started", file=sys.stderr)
+        outcome = "nothing was started" if starting else "nothing was changed"
+        print(f"{path}: {count} problem{'s' if count != 1 else ''}; {outcome}", file=sys.stderr)
         return None
 
 

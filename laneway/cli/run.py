@@ -45,12 +45,36 @@ async def serve(config: Config, source: str) -> Exit:
         for name, (host, port) in runtime.listener_addresses.items():
             log.info("listener %s: listening on %s", name, url(host, port))
         log.info("running %s (hot path: %s); SIGTERM or Ctrl-C stops", source, hot_path_build())
-        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, runtime.reopen_logs)
+        loop_now = asyncio.get_running_loop()
+        loop_now.add_signal_handler(signal.SIGUSR1, runtime.reopen_logs)
+        reloads: set[asyncio.Task[None]] = set()
+
+        def on_hangup() -> None:
+            task = loop_now.create_task(reload(runtime, source))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop_now.add_signal_handler(signal.SIGHUP, on_hangup)
         await stop.wait()
+        loop_now.remove_signal_handler(signal.SIGHUP)
+        await asyncio.gather(*reloads)
         log.info("stopping: letting requests under way finish for up to %gs", config.shutdown_grace)
         await runtime.shutdown(config.shutdown_grace)
         log.info("stopped")
     return Exit.OK
+
+
+async def reload(runtime: Runtime, source: str) -> None:
+    """SIGHUP: read ``source`` again and run it; a config with problems changes nothing."""
+    log.info("reloading %s", source)
+    config = read_config(source, starting=False)
+    if config is None:
+        log.error("reload of %s rejected; still running the previous config", source)
+        return
+    try:
+        await runtime.reload(config)
+    except (OSError, ValueError) as error:
+        log.error("reload of %s failed (%s); still running the previous config", source, error)
 
 
 def url(host: str, port: int) -> str:

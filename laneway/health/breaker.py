@@ -68,7 +68,7 @@ class CircuitBreakers:
         self.opened_total[key] = self.opened_total.get(key, 0) + 1
         log.warning("pools.%s server %s: circuit breaker OPEN for %gs (%s)",
                     self.pool.name, key, self.open_for, why)
-        self.pool.set_breaker(server, OPEN)
+        server.owner.set_breaker(server, OPEN)
         self.call_later(self.open_for, lambda: self.half_open(server))
 
     def half_open(self, server: Server) -> None:
@@ -76,10 +76,10 @@ class CircuitBreakers:
             return
         log.info("pools.%s server %s: circuit breaker HALF-OPEN, %d trial request(s) at a time",
                  self.pool.name, server.key, self.trial_requests)
-        self.pool.set_breaker(server, HALF_OPEN, trial_requests=self.trial_requests)
+        server.owner.set_breaker(server, HALF_OPEN, trial_requests=self.trial_requests)
 
     def close(self, server: Server) -> None:
         self.trial_successes.pop(server.key, None)
         log.info("pools.%s server %s: circuit breaker CLOSED after %d good trial request(s)",
                  self.pool.name, server.key, self.trial_requests)
-        self.pool.set_breaker(server, CLOSED)
+        server.owner.set_breaker(server, CLOSED)

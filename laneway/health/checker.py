@@ -116,7 +116,7 @@ class HealthChecker:
         state = self.states[server.key]
         transition = state.observe(result.ok)
         if transition is Transition.CHANGED:
-            self.pool.set_up(server, state.up)
+            server.owner.set_up(server, state.up)
             if state.up:
                 log.info("pools.%s server %s is UP after %d passed checks: %s",
                          self.pool.name, server.key, state.rise, result.reason)

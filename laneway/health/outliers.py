@@ -64,10 +64,10 @@ class OutlierDetector:
         self.failures.pop(key, None)
         log.warning("pools.%s server %s ejected for %gs after %d failed requests in a row",
                     self.pool.name, key, seconds, self.consecutive)
-        self.pool.set_ejected(server, True)
+        server.owner.set_ejected(server, True)
         self.call_later(seconds, lambda: self.readmit(server))
 
     def readmit(self, server: Server) -> None:
         self.returned_at[server.key] = self.clock()
         log.info("pools.%s server %s returns after its ejection", self.pool.name, server.key)
-        self.pool.set_ejected(server, False)
+        server.owner.set_ejected(server, False)

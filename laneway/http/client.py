@@ -69,14 +69,11 @@ IDLE, WAITING_HEAD, WAITING_BODY, SENDING = 0, 1, 2, 3
 
 class ClientConnection(asyncio.Protocol):
     def __init__(self, listener: HttpListener) -> None:
-        # Global state
+        # Global state (copied from the listener: read once per request, not looked up)
         self.listener = listener
         self.loop = listener.loop
-        self.router = listener.router
-        self.settings = listener.settings
         self.proto = listener.scheme
-        self.access_log = listener.access_log
-        self.request_id_header = listener.settings.request_id_header
+        self.reconfigure()
 
         # Per-connection state
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -111,6 +108,14 @@ class ClientConnection(asyncio.Protocol):
         self.upgrade: bytes | None = None
         self.forwarded_for: bytes | None = None
         self.hash_key: str | None = None
+
+    def reconfigure(self) -> None:
+        """Take the listener's routes and settings (at the start, and after a reload)."""
+        listener = self.listener
+        self.router = listener.router
+        self.settings = listener.settings
+        self.access_log = listener.access_log
+        self.request_id_header = listener.settings.request_id_header
 
     # ------------------------------------------------------------------ asyncio protocol
 

@@ -45,6 +45,14 @@ class HttpListener:
         self.connections: set[ClientConnection] = set()
         self.server: asyncio.Server | None = None
 
+    def reconfigure(self, router: Router, settings: ListenerSettings, access_log: AccessLog | None) -> None:
+        """A config reload: new routes and settings, for the connections already open too."""
+        self.router = router
+        self.settings = settings
+        self.access_log = access_log
+        for connection in self.connections:
+            connection.reconfigure()
+
     def new_request_id(self) -> bytes:
         return b"%s%016x" % (self.id_prefix, next(self.id_counter))
 

@@ -23,14 +23,33 @@ log = logging.getLogger("laneway")
 
 
 def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
-               clock: Callable[[], float] = time.monotonic) -> Pool:
-    """``clock`` must be the event loop's: the proxy passes the loop's time to the algorithm."""
+               clock: Callable[[], float] = time.monotonic, *,
+               previous: Pool | None = None, previous_config: PoolConfig | None = None) -> Pool:
+    """``clock`` must be the event loop's: the proxy passes the loop's time to the algorithm.
+
+    On a reload, ``previous`` is the pool of the same name: a server still listed keeps its
+    object, so its health, counters and idle connections carry over; what the file changed
+    for it (weight, backup, state) is applied.
+    """
+    kept = {server.key: server for server in previous.servers} if previous is not None else {}
+    before = {server.address: server for server in previous_config.servers} if previous_config else {}
     servers = []
-    for server in config.servers:
-        host, port = server.host_port
-        servers.append(Server(server.address, host, port, weight=server.weight, backup=server.backup,
-                              max_idle=config.keepalive.max_idle,
-                              idle_timeout=config.keepalive.idle_timeout))
+    for server_config in config.servers:
+        host, port = server_config.host_port
+        server = kept.get(server_config.address)
+        if server is None:
+            server = Server(server_config.address, host, port)
+            server.state = server_config.state
+        elif before.get(server_config.address) != server_config:
+            server.state = server_config.state  # the file changed it: the file wins
+        server.weight = server_config.weight
+        server.backup = server_config.backup
+        server.connections.max_idle = config.keepalive.max_idle
+        server.connections.idle_timeout = config.keepalive.idle_timeout
+        servers.append(server)
+    for gone in kept.values():
+        if all(s is not gone for s in servers):
+            gone.connections.close_all()  # removed: requests under way finish, nothing new
     hash_source = None
     if config.hash_key is not None:
         key = config.hash_key
@@ -39,10 +58,10 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
     pool = Pool(name, servers, create(config.algorithm, rng, **config.algorithm_options),
                 connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response,
                 hash_source=hash_source, retry=retry_policy(config), clock=clock)
-    for runtime_server, server_config in zip(pool.servers, config.servers, strict=True):
-        pool.set_limits(runtime_server, max_requests=config.limits.max_requests,
+    for server in pool.servers:
+        pool.set_limits(server, max_requests=config.limits.max_requests,
                         max_connecting=config.limits.max_connecting)
-        pool.set_state(runtime_server, server_config.state)
+    pool.refresh()
     return pool
 
 
@@ -128,6 +147,7 @@ class Runtime:
         self.circuit_breakers: dict[str, CircuitBreakers] = {}  # by pool name
         self.sweeper: DeadlineSweeper | None = None
         self.access_log: AccessLog | None = None
+        self.draining: set[asyncio.Task[None]] = set()  # listeners a reload removed
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -138,37 +158,103 @@ class Runtime:
                       for name, pool in self.config.pools.items()}
         try:
             for listener_config in self.config.listeners:
-                listener = HttpListener(listener_config.name, build_router(listener_config, self.pools),
-                                        listener_settings(listener_config), self.sweeper,
-                                        access_log=self.access_log)
-                host, port = listener_config.host_port
-                self.listener_addresses[listener.name] = await listener.start(host, port)
-                self.listeners.append(listener)
+                self.listeners.append(await self._start_listener(listener_config, self.pools))
         except OSError:
             for listener in self.listeners:
                 listener.stop_accepting()
             raise
         self.sweeper.start()
         for name, pool_config in self.config.pools.items():
-            if pool_config.health_check is not None:
-                checker = build_checker(self.pools[name], pool_config.health_check)
-                checker.start()
-                self.health_checkers[name] = checker
-            pool = self.pools[name]
-            outliers = pool_config.outlier_detection
-            if outliers is not None:
-                pool.failure_statuses |= frozenset(outliers.failure_statuses)
-                self.outlier_detectors[name] = OutlierDetector(
-                    pool, consecutive=outliers.consecutive_failures, base_ejection=outliers.ejection_time,
-                    max_ejection=outliers.max_ejection_time, clock=loop.time, call_later=loop.call_later)
-            breaker = pool_config.circuit_breaker
-            if breaker is not None:
-                pool.failure_statuses |= frozenset(breaker.failure_statuses)
-                self.circuit_breakers[name] = CircuitBreakers(
-                    pool, failures=breaker.failures, open_for=breaker.open_for,
-                    trial_requests=breaker.half_open_requests, call_later=loop.call_later)
+            self._watch_pool(self.pools[name], pool_config)
         loop.call_later(1.0, self._every_second)
         tune_garbage_collector()
+
+    async def _start_listener(self, config: Listener, pools: dict[str, Pool]) -> HttpListener:
+        assert self.sweeper is not None
+        listener = HttpListener(config.name, build_router(config, pools), listener_settings(config),
+                                self.sweeper, access_log=self.access_log)
+        host, port = config.host_port
+        self.listener_addresses[listener.name] = await listener.start(host, port)
+        return listener
+
+    def _watch_pool(self, pool: Pool, config: PoolConfig) -> None:
+        """Start the pool's health checks, passive checks and circuit breakers."""
+        loop = asyncio.get_running_loop()
+        name = pool.name
+        if config.health_check is not None:
+            checker = build_checker(pool, config.health_check)
+            checker.start()
+            self.health_checkers[name] = checker
+        outliers = config.outlier_detection
+        if outliers is not None:
+            pool.failure_statuses |= frozenset(outliers.failure_statuses)
+            self.outlier_detectors[name] = OutlierDetector(
+                pool, consecutive=outliers.consecutive_failures, base_ejection=outliers.ejection_time,
+                max_ejection=outliers.max_ejection_time, clock=loop.time, call_later=loop.call_later)
+        breaker = config.circuit_breaker
+        if breaker is not None:
+            pool.failure_statuses |= frozenset(breaker.failure_statuses)
+            self.circuit_breakers[name] = CircuitBreakers(
+                pool, failures=breaker.failures, open_for=breaker.open_for,
+                trial_requests=breaker.half_open_requests, call_later=loop.call_later)
+
+    async def reload(self, config: Config) -> None:
+        """Run ``config`` from now on, without dropping a connection (SIGHUP).
+
+        Everything new is built first; if a new listener cannot bind, nothing changes and the
+        error is raised. Then: pools are rebuilt with the servers that stay (same objects:
+        health, counters and idle connections carry over); listeners that stay swap their
+        routes and settings in place, for their open connections too (a request under way
+        finishes on the pool it started on); new listeners accept; removed ones drain.
+        """
+        loop = asyncio.get_running_loop()
+        old_config = self.config
+        pools = {name: build_pool(name, pool_config, clock=loop.time, previous=self.pools.get(name),
+                                  previous_config=old_config.pools.get(name))
+                 for name, pool_config in config.pools.items()}
+        current = {listener.name: listener for listener in self.listeners}
+        old_binds = {listener.name: listener.bind for listener in old_config.listeners}
+        started: list[HttpListener] = []
+        try:
+            for listener_config in config.listeners:
+                if old_binds.get(listener_config.name) != listener_config.bind:
+                    started.append(await self._start_listener(listener_config, pools))
+        except OSError:
+            for listener in started:
+                listener.stop_accepting()
+            raise
+        access_log = self.access_log
+        if config.access_log != old_config.access_log:
+            if access_log is not None:
+                access_log.close()
+            access_log = None if config.access_log is None else AccessLog(
+                loop, config.access_log.path, config.access_log.format)
+        self.access_log = access_log
+        # From here on nothing can fail: switch over.
+        await asyncio.gather(*(checker.stop() for checker in self.health_checkers.values()))
+        self.health_checkers, self.outlier_detectors, self.circuit_breakers = {}, {}, {}
+        self.config = config
+        self.pools = pools
+        for name, pool_config in config.pools.items():
+            self._watch_pool(pools[name], pool_config)
+        staying: list[HttpListener] = []
+        fresh = {listener.name: listener for listener in started}
+        for listener_config in config.listeners:
+            if listener_config.name in fresh:
+                staying.append(fresh[listener_config.name])  # an old one of that name drains
+                continue
+            listener = current.pop(listener_config.name)
+            listener.reconfigure(build_router(listener_config, pools), listener_settings(listener_config),
+                                 access_log)
+            staying.append(listener)
+        self.listeners = staying
+        for name, listener in current.items():
+            log.info("listener %s: closed by the new config; draining", name)
+            listener.stop_accepting()
+            self.draining.add(loop.create_task(listener.drain(config.shutdown_grace)))
+            if name not in fresh:
+                self.listener_addresses.pop(name, None)
+        log.info("config reloaded: %d listener(s), %d pool(s)", len(config.listeners), len(config.pools))
 
     def _every_second(self) -> None:
         """Close idle server connections past their time; move the retry budgets on."""
@@ -187,7 +273,7 @@ class Runtime:
         for listener in self.listeners:
             listener.stop_accepting()
         await asyncio.gather(*(checker.stop() for checker in self.health_checkers.values()))
-        await asyncio.gather(*(listener.drain(grace) for listener in self.listeners))
+        await asyncio.gather(*(listener.drain(grace) for listener in self.listeners), *self.draining)
         for pool in self.pools.values():
             pool.close_idle()
         if self.sweeper is not None:

@@ -68,6 +68,13 @@ class Server:
         self.limit = NO_LIMIT
 
     @property
+    def owner(self) -> Pool:
+        """The pool it belongs to now: a config reload moves a server that stays into the new
+        pool object, so whatever changes its state later must go through this one."""
+        assert self.pool is not None, f"server {self.key} is in no pool"
+        return self.pool
+
+    @property
     def takes_traffic(self) -> bool:
         """Whether new requests may go to it: every verdict on it says yes."""
         return self.up and not self.ejected and self.breaker != OPEN and self.state == READY

@@ -87,3 +87,27 @@ def test_run_serves_until_a_signal_then_exits_0(
         assert f"received {signum.name}" in running.output()
         assert "stopped" in running.stderr[-1]
     assert refuses_connections(("127.0.0.1", port))
+
+
+def test_sighup_reloads_the_file_and_a_bad_one_changes_nothing(
+    tmp_path: Path, backend: Backend, loop_thread: LoopThread
+) -> None:
+    other = loop_thread.run(Backend("other").start())
+    try:
+        path = config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend.address)
+        with Running("run", "-c", str(path)) as running:
+            port = int(running.wait_for(r"listening on http://127\.0\.0\.1:(\d+)/", stream="stderr").group(1))
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+                assert client.get("/").headers["x-backend"] == "app"
+                config(path, "127.0.0.1:0", backend.address, weight=0)  # a mistake
+                running.process.send_signal(signal.SIGHUP)
+                running.wait_for(r"reload of .* rejected; still running the previous config", stream="stderr")
+                assert any("weight: must be >= 1" in line for line in running.stderr)
+                assert client.get("/").headers["x-backend"] == "app"
+                config(path, "127.0.0.1:0", other.address)
+                running.process.send_signal(signal.SIGHUP)
+                running.wait_for(r"config reloaded", stream="stderr")
+                assert client.get("/").headers["x-backend"] == "other", "same connection, new config"
+            assert running.stop(signal.SIGTERM) == 0, running.output()
+    finally:
+        loop_thread.run(other.stop())
