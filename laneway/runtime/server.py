@@ -17,6 +17,7 @@ from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDet
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, ListenerSettings
 from laneway.http import client as http_client
 from laneway.routing import Router, RouteRule
+from laneway.tcp import SniRoute, TcpListener, TcpRoutes
 from laneway.upstream import Pool, RetryPolicy, Server
 
 log = logging.getLogger("laneway")
@@ -38,7 +39,8 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
                        else ("cookie", key.cookie) if key.cookie else ("query", key.query or ""))
     pool = Pool(name, servers, create(config.algorithm, rng, **config.algorithm_options),
                 connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response,
-                hash_source=hash_source, retry=retry_policy(config), clock=clock)
+                hash_source=hash_source, retry=retry_policy(config),
+                proxy_protocol=config.proxy_protocol, clock=clock)
     for runtime_server, server_config in zip(pool.servers, config.servers, strict=True):
         pool.set_limits(runtime_server, max_requests=config.limits.max_requests,
                         max_connecting=config.limits.max_connecting)
@@ -85,6 +87,17 @@ def build_router(listener: Listener, pools: dict[str, Pool]) -> Router:
     return Router(rules)
 
 
+def build_tcp_listener(listener: Listener, pools: dict[str, Pool],
+                       loop: asyncio.AbstractEventLoop) -> TcpListener:
+    if listener.pool is not None:
+        routes = TcpRoutes([SniRoute(pools[listener.pool])])
+    else:
+        routes = TcpRoutes([SniRoute(pools[route.pool], route.match.sni) for route in listener.routes])
+    return TcpListener(listener.name, routes, loop, idle_timeout=listener.timeouts.idle,
+                       handshake_timeout=listener.timeouts.handshake,
+                       accept_proxy_protocol=listener.accept_proxy_protocol)
+
+
 def listener_settings(listener: Listener) -> ListenerSettings:
     return ListenerSettings(
         header_timeout=listener.timeouts.header,
@@ -122,7 +135,7 @@ class Runtime:
         self.config = config
         self.listener_addresses: dict[str, tuple[str, int]] = {}
         self.pools: dict[str, Pool] = {}
-        self.listeners: list[HttpListener] = []
+        self.listeners: list[HttpListener | TcpListener] = []
         self.health_checkers: dict[str, HealthChecker] = {}  # by pool name
         self.outlier_detectors: dict[str, OutlierDetector] = {}  # by pool name
         self.circuit_breakers: dict[str, CircuitBreakers] = {}  # by pool name
@@ -138,9 +151,13 @@ class Runtime:
                       for name, pool in self.config.pools.items()}
         try:
             for listener_config in self.config.listeners:
-                listener = HttpListener(listener_config.name, build_router(listener_config, self.pools),
-                                        listener_settings(listener_config), self.sweeper,
-                                        access_log=self.access_log)
+                listener: HttpListener | TcpListener
+                if listener_config.protocol == "tcp":
+                    listener = build_tcp_listener(listener_config, self.pools, loop)
+                else:
+                    listener = HttpListener(listener_config.name, build_router(listener_config, self.pools),
+                                            listener_settings(listener_config), self.sweeper,
+                                            access_log=self.access_log)
                 host, port = listener_config.host_port
                 self.listener_addresses[listener.name] = await listener.start(host, port)
                 self.listeners.append(listener)
