@@ -8,6 +8,7 @@ A ``TcpBackend`` records every connection's bytes (``Peer.received``) and behave
   ``Peer.sent``), reading and recording what comes meanwhile; closes at the end.
 * ``hold``: reads and records, sends nothing, until the client closes.
 * ``stall``: accepts and never reads (to fill laneway's buffers towards it).
+* ``close``: closes right after the greeting.
 
 Each connection first gets ``greeting`` (default: the backend's name and a newline) unless
 it is ``None``, so a test can tell which server a connection reached.
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import socket
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +49,7 @@ class Peer:
 
 class TcpBackend:
     def __init__(self, name: str, behaviour: str = "echo", *, greeting: bytes | None = b"",
-                 reply_size: int = 0, source_size: int = 0) -> None:
+                 reply_size: int = 0, source_size: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.name = name
         self.behaviour = behaviour
         self.greeting = f"{name}\n".encode() if greeting == b"" else greeting
@@ -57,13 +59,15 @@ class TcpBackend:
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
         self.port = 0
+        self.tls = tls  # speak TLS with this server context (the greeting follows the handshake)
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     async def start(self, port: int = 0) -> None:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", port, reuse_address=True)
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", port, reuse_address=True,
+                                                 ssl=self.tls)
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -126,6 +130,9 @@ class TcpBackend:
     async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer) -> None:
         while await self._read(reader, peer):
             pass
+
+    async def _close(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer) -> None:
+        await writer.drain()
 
     async def _stall(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer) -> None:
         await asyncio.Event().wait()
