@@ -17,7 +17,7 @@ Theory of operation:
    An EOF read on one end is passed on as a write EOF on the other (half-close), so a client
    that has shut down its sending side still gets the whole response. The connection is
    closed when both directions have ended, when either end is gone, or when no byte moved
-   either way for the idle timeout.
+   either way for the idle timeout (a read, or a full write buffer draining, is a move).
 4. **Closed.** The server's open connections count (``in_flight``, the algorithm's
    ``on_start``/``on_end``) is given back exactly once, in ``settle``.
 """
@@ -65,6 +65,9 @@ class ServerEnd(PipeEnd):
         client = self.client
         client.active_at = client.loop.time()
         client.transport.write(data)
+
+    def wrote(self) -> None:
+        self.client.active_at = self.client.loop.time()
 
     def eof_received(self) -> bool:
         self.read_done = True
@@ -128,6 +131,9 @@ class TcpConnection(PipeEnd):
             self.decide(eof=False)
         if self.held_size >= HOLD_LIMIT and not self.closed:
             self.pause(PAUSE_HELD)
+
+    def wrote(self) -> None:
+        self.active_at = self.loop.time()
 
     def eof_received(self) -> bool:
         self.read_done = True

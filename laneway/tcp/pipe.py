@@ -58,5 +58,9 @@ class PipeEnd(asyncio.Protocol):
             self.peer.pause(PAUSE_PEER_FULL)
 
     def resume_writing(self) -> None:
+        self.wrote()
         if self.peer is not None:
             self.peer.resume(PAUSE_PEER_FULL)
+
+    def wrote(self) -> None:
+        """The write buffer drained: bytes are moving, even if nothing was read lately."""

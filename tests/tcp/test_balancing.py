@@ -144,3 +144,18 @@ def test_outlier_detection_ejects_a_server_tcp_traffic_cannot_reach(
             assert read_exactly(sock, 1) == b"x"
     assert running.call(lambda: servers[0].ejected)
     assert servers[0].failures_total == 2
+
+
+def test_max_requests_caps_open_connections(tcp_backend: Backends, tcp_balancer: Balancers,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    backend = tcp_backend("b0", "hold")
+    running = tcp_balancer(tcp_config({"p": [backend.address]}, pool={"limits": {"max_requests": 1}}))
+    with running.connect() as first:
+        assert read_line(first) == b"b0\n"
+        with running.connect() as second:
+            assert closed_by_peer(second)
+        assert "every server of pool 'p' is at its limit" in caplog.text
+    wait_for(lambda: running.call(lambda: running.runtime.pools["p"].servers[0].in_flight == 0),
+             message="the first connection given back")
+    with running.connect() as third:
+        assert read_line(third) == b"b0\n"
