@@ -37,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 1 << 20
+CANDIDATES = ["laneway", "haproxy-tcp", "nginx-stream"]
 TICKS = os.sysconf("SC_CLK_TCK")
 STREAM_MODULES = ("/usr/lib/nginx/modules/ngx_stream_module.so",
                   "/usr/share/nginx/modules/ngx_stream_module.so")
@@ -190,7 +191,7 @@ def main() -> int:
             if not shutil.which(argv[name][0]):
                 print(f"skipped {name}: {argv[name][0]} not installed", file=sys.stderr)
                 continue
-            port = args.base_port + 10 + ["laneway", "haproxy-tcp", "nginx-stream"].index(name)
+            port = args.base_port + 10 + CANDIDATES.index(name)
             with open(d / f"{name}.log", "wb") as errors:  # the child keeps its own copy
                 process = subprocess.Popen(["taskset", "-c", str(args.lb_cpu), *argv[name]], env=env,
                                            stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)

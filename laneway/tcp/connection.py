@@ -13,7 +13,9 @@ Theory of operation:
    sent yet, so nothing is lost. When none is left the client's connection is closed (layer
    4 has no 503 to send) and that is logged.
 3. **Piping.** The held bytes (after a PROXY header of our own, if the pool asks for one)
-   go to the server, then bytes flow both ways with back-pressure (``pipe.PipeEnd``).
+   go to the server, then bytes flow both ways with back-pressure: by ``os.splice`` when
+   the listener may (``splice.SplicedPipe``, Linux) and nothing waits in a write buffer,
+   else through the transports (``pipe.PipeEnd``).
    An EOF read on one end is passed on as a write EOF on the other (half-close), so a client
    that has shut down its sending side still gets the whole response. The connection is
    closed when both directions have ended, when either end is gone, or when no byte moved
@@ -30,8 +32,9 @@ from typing import TYPE_CHECKING
 
 from laneway.balancing import PickContext
 from laneway.tcp.client_hello import NeedMore, read_server_name
-from laneway.tcp.pipe import PAUSE_HELD, PipeEnd
+from laneway.tcp.pipe import PAUSE_HELD, PAUSE_SPLICED, PipeEnd
 from laneway.tcp.proxy_protocol import ProxyHeaderError, header_v1, header_v2, read_header
+from laneway.tcp.splice import SplicedPipe
 
 if TYPE_CHECKING:
     from laneway.tcp.listener import TcpListener
@@ -97,6 +100,7 @@ class TcpConnection(PipeEnd):
         self.server: Server | None = None  # set while the connection counts against it
         self.pool: Pool | None = None
         self.upstream: ServerEnd | None = None
+        self.spliced: SplicedPipe | None = None
         self.connecting: asyncio.Task[None] | None = None
         self.closed = False
         # Timeouts
@@ -307,7 +311,29 @@ class TcpConnection(PipeEnd):
             self.held_size = 0
         if self.read_done:
             self.pass_eof(transport)
+        if (self.listener.splice and not transport.get_write_buffer_size()
+                and not self.transport.get_write_buffer_size()):
+            self.start_splice(upstream)
         self.resume(PAUSE_HELD)
+
+    def start_splice(self, upstream: ServerEnd) -> None:
+        """Hand the bytes to ``splice`` from now on (the transports stop reading for good)."""
+        self.pause(PAUSE_SPLICED)
+        upstream.pause(PAUSE_SPLICED)
+        self.spliced = SplicedPipe(self.loop, self.transport, upstream.transport,
+                                   on_move=self.moved, on_end=self.close, on_error=self.close)
+        self.spliced.start(client_ended=self.read_done)
+
+    def moved(self) -> None:
+        self.active_at = self.loop.time()
+
+    def buffered(self) -> tuple[int, int]:
+        """Bytes laneway holds on their way (to the client, to the server)."""
+        if self.spliced is not None:
+            return self.spliced.buffered
+        upstream = self.upstream
+        return (self.transport.get_write_buffer_size(),
+                upstream.transport.get_write_buffer_size() if upstream is not None else self.held_size)
 
     def proxy_header(self, version: str, transport: asyncio.Transport) -> bytes:
         source = self.client_address
@@ -345,6 +371,8 @@ class TcpConnection(PipeEnd):
         self.closed = True
         self.cancel_timer()
         self.listener.connections.discard(self)
+        if self.spliced is not None:
+            self.spliced.close()  # before the transports close the sockets it watches
         if self.connecting is not None:
             self.connecting.cancel()
             self.connecting = None
@@ -355,6 +383,8 @@ class TcpConnection(PipeEnd):
 
     def abort(self) -> None:
         """Drop both ends now (shutdown grace over, idle timeout)."""
+        if self.spliced is not None:
+            self.spliced.close()
         self.transport.abort()
         if self.upstream is not None:
             self.upstream.transport.abort()

@@ -8,6 +8,7 @@ import socket
 
 from laneway.tcp.connection import TcpConnection
 from laneway.tcp.routes import TcpRoutes
+from laneway.tcp.splice import AVAILABLE as SPLICE_AVAILABLE
 
 log = logging.getLogger("laneway.tcp")
 
@@ -22,6 +23,8 @@ class TcpListener:
         self.idle_timeout = idle_timeout
         self.handshake_timeout = handshake_timeout
         self.accept_proxy_protocol = accept_proxy_protocol
+        # Move bytes with os.splice where the system has it (laneway.tcp.splice).
+        self.splice = SPLICE_AVAILABLE
         self.connections: set[TcpConnection] = set()
         self.server: asyncio.Server | None = None
 

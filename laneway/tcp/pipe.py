@@ -22,6 +22,7 @@ LOW_WATER = 64 * 1024
 
 PAUSE_PEER_FULL = 1  # the other end's write buffer is past its high-water mark
 PAUSE_HELD = 2  # bytes are held until a server is connected, and enough are held
+PAUSE_SPLICED = 4  # bytes move by splice (laneway.tcp.splice), not through the transport
 
 
 class PipeEnd(asyncio.Protocol):

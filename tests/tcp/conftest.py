@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from laneway.tcp.splice import AVAILABLE as SPLICE_AVAILABLE
 from tests.support.loop_thread import LoopThread
 from tests.tcp.support import TcpBackend, TcpBalancer, start_tcp_balancer
+
+Balancers = Callable[[dict[str, Any]], TcpBalancer]
 
 
 @pytest.fixture
@@ -41,3 +44,17 @@ def tcp_balancer(loop_thread: LoopThread) -> Iterator[Callable[[dict[str, Any]],
     for running in started:
         if not running.stopped:
             loop_thread.run(running.runtime.shutdown(grace=0.5), timeout=15.0)
+
+
+@pytest.fixture(params=["splice", "transports"] if SPLICE_AVAILABLE else ["transports"])
+def each_way_balancer(request: pytest.FixtureRequest, tcp_balancer: Balancers) -> Balancers:
+    """``tcp_balancer``, run once with bytes moved by splice (where the system has it) and once
+    through the asyncio transports (elsewhere, and for a connection whose first bytes did not
+    all go out at once)."""
+
+    def start(document: dict[str, Any]) -> TcpBalancer:
+        running = tcp_balancer(document)
+        running.listener.splice = request.param == "splice"
+        return running
+
+    return start

@@ -21,10 +21,10 @@ SLACK = 2.0
 
 
 def test_an_idle_connection_is_closed_after_the_idle_timeout(
-        tcp_backend: Backends, tcp_balancer: Balancers, caplog: pytest.LogCaptureFixture) -> None:
+        tcp_backend: Backends, each_way_balancer: Balancers, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="laneway.tcp")
     backend = tcp_backend("b0", greeting=None)
-    running = tcp_balancer(tcp_config({"p": [backend.address]},
+    running = each_way_balancer(tcp_config({"p": [backend.address]},
                                       listener={"timeouts": {"idle": f"{IDLE}s"}}))
     with running.connect() as sock:
         sock.sendall(b"hi")
@@ -37,9 +37,10 @@ def test_an_idle_connection_is_closed_after_the_idle_timeout(
     wait_for(lambda: backend.peers[0].closed, message="the server's side closed too")
 
 
-def test_a_busy_connection_outlives_the_idle_timeout(tcp_backend: Backends, tcp_balancer: Balancers) -> None:
+def test_a_busy_connection_outlives_the_idle_timeout(tcp_backend: Backends,
+                                                     each_way_balancer: Balancers) -> None:
     backend = tcp_backend("b0", greeting=None)
-    running = tcp_balancer(tcp_config({"p": [backend.address]},
+    running = each_way_balancer(tcp_config({"p": [backend.address]},
                                       listener={"timeouts": {"idle": f"{IDLE}s"}}))
     with running.connect() as sock:
         started = time.monotonic()
@@ -50,9 +51,9 @@ def test_a_busy_connection_outlives_the_idle_timeout(tcp_backend: Backends, tcp_
     assert len(backend.peers) == 1
 
 
-def test_shutdown_lets_open_connections_finish(tcp_backend: Backends, tcp_balancer: Balancers) -> None:
+def test_shutdown_lets_open_connections_finish(tcp_backend: Backends, each_way_balancer: Balancers) -> None:
     backend = tcp_backend("b0", greeting=None)
-    running = tcp_balancer(tcp_config({"p": [backend.address]}))
+    running = each_way_balancer(tcp_config({"p": [backend.address]}))
     with running.connect() as sock:
         sock.sendall(b"before")
         assert read_exactly(sock, 6) == b"before"
@@ -68,9 +69,9 @@ def test_shutdown_lets_open_connections_finish(tcp_backend: Backends, tcp_balanc
 
 
 def test_shutdown_drops_connections_still_open_after_the_grace(
-        tcp_backend: Backends, tcp_balancer: Balancers, caplog: pytest.LogCaptureFixture) -> None:
+        tcp_backend: Backends, each_way_balancer: Balancers, caplog: pytest.LogCaptureFixture) -> None:
     backend = tcp_backend("b0", greeting=None)
-    running = tcp_balancer(tcp_config({"p": [backend.address]}))
+    running = each_way_balancer(tcp_config({"p": [backend.address]}))
     with running.connect() as sock:
         sock.sendall(b"x")
         assert read_exactly(sock, 1) == b"x"

@@ -1,4 +1,8 @@
-"""Bytes through a tcp listener: whole and in order both ways, half-close, back-pressure."""
+"""Bytes through a tcp listener: whole and in order both ways, half-close, back-pressure.
+
+Every test runs twice: bytes moved by splice (Linux) and through the asyncio transports
+(elsewhere, and for a connection whose first bytes did not all go out at once).
+"""
 
 from __future__ import annotations
 
@@ -23,13 +27,17 @@ from tests.tcp.support import (
 Backends = Callable[..., TcpBackend]
 Balancers = Callable[[dict[str, Any]], TcpBalancer]
 
-# One read (uvloop reads up to 256 KiB at a time) beyond the high-water mark.
+# One read (uvloop reads up to 256 KiB at a time) beyond the high-water mark; a pipe holds less.
 BUFFER_BOUND = HIGH_WATER + 256 * 1024
 
 
-def test_small_exchange_is_echoed(tcp_backend: Backends, tcp_balancer: Balancers) -> None:
+def spliced(running: TcpBalancer) -> bool:
+    return running.listener.splice
+
+
+def test_small_exchange_is_echoed(tcp_backend: Backends, each_way_balancer: Balancers) -> None:
     backend = tcp_backend("b0")
-    running = tcp_balancer(tcp_config({"p": [backend.address]}))
+    running = each_way_balancer(tcp_config({"p": [backend.address]}))
     with running.connect() as sock:
         assert read_line(sock) == b"b0\n"  # the server spoke first: laneway connected at once
         for message in (b"hello", b"x" * 1000, b"\x00\xff" * 10):
@@ -38,9 +46,9 @@ def test_small_exchange_is_echoed(tcp_backend: Backends, tcp_balancer: Balancers
     assert bytes(backend.peers[0].received) == b"hello" + b"x" * 1000 + b"\x00\xff" * 10
 
 
-def test_large_transfers_both_ways_at_once(tcp_backend: Backends, tcp_balancer: Balancers) -> None:
+def test_large_transfers_both_ways_at_once(tcp_backend: Backends, each_way_balancer: Balancers) -> None:
     backend = tcp_backend("b0", greeting=None)
-    running = tcp_balancer(tcp_config({"p": [backend.address]}))
+    running = each_way_balancer(tcp_config({"p": [backend.address]}))
     payload = pattern(32 * 1024 * 1024)
     with running.connect(timeout=30.0) as sock:
         sender = threading.Thread(target=lambda: (sock.sendall(payload), sock.shutdown(socket.SHUT_WR)))
@@ -53,10 +61,10 @@ def test_large_transfers_both_ways_at_once(tcp_backend: Backends, tcp_balancer: 
 
 
 def test_client_half_close_still_gets_the_whole_response(tcp_backend: Backends,
-                                                         tcp_balancer: Balancers) -> None:
+                                                         each_way_balancer: Balancers) -> None:
     reply_size = 8 * 1024 * 1024
     backend = tcp_backend("b0", "reply_after_eof", greeting=None, reply_size=reply_size)
-    running = tcp_balancer(tcp_config({"p": [backend.address]}))
+    running = each_way_balancer(tcp_config({"p": [backend.address]}))
     with running.connect(timeout=30.0) as sock:
         sock.sendall(b"request")
         sock.shutdown(socket.SHUT_WR)
@@ -69,9 +77,9 @@ def test_client_half_close_still_gets_the_whole_response(tcp_backend: Backends,
 
 
 def test_server_half_close_lets_the_client_keep_sending(tcp_backend: Backends,
-                                                        tcp_balancer: Balancers) -> None:
+                                                        each_way_balancer: Balancers) -> None:
     backend = tcp_backend("b0", "echo", greeting=None)
-    running = tcp_balancer(tcp_config({"p": [backend.address]}))
+    running = each_way_balancer(tcp_config({"p": [backend.address]}))
     with running.connect() as sock:
         sock.sendall(b"one")
         assert read_exactly(sock, 3) == b"one"
@@ -84,10 +92,10 @@ def test_server_half_close_lets_the_client_keep_sending(tcp_backend: Backends,
 
 
 def test_slow_reader_makes_the_server_wait_not_laneway_buffer(tcp_backend: Backends,
-                                                              tcp_balancer: Balancers) -> None:
+                                                              each_way_balancer: Balancers) -> None:
     size = 256 * 1024 * 1024
     backend = tcp_backend("b0", "source", greeting=None, source_size=size)
-    running = tcp_balancer(tcp_config({"p": [backend.address]}))
+    running = each_way_balancer(tcp_config({"p": [backend.address]}))
     with running.connect(timeout=30.0) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         # The client reads nothing: the server's sending must stall well short of the end.
@@ -98,11 +106,15 @@ def test_slow_reader_makes_the_server_wait_not_laneway_buffer(tcp_backend: Backe
         def buffered() -> tuple[int, int, bool]:
             connection = next(iter(running.listener.connections))
             assert connection.upstream is not None
-            return (connection.transport.get_write_buffer_size(),
-                    connection.upstream.transport.get_write_buffer_size(),
-                    bool(connection.upstream.paused))
+            if connection.spliced is not None:
+                reading = connection.spliced.download.reading
+            else:
+                reading = not connection.upstream.paused
+            return (*connection.buffered(), not reading)
 
         to_client, to_server, server_paused = running.call(buffered)
+        assert (running.call(lambda: next(iter(running.listener.connections)).spliced is not None)
+                == spliced(running))
         assert to_client <= BUFFER_BOUND
         assert to_server == 0
         assert server_paused, "laneway should have stopped reading from the server"
@@ -120,9 +132,9 @@ def _stalled(backend: TcpBackend) -> int:
 
 
 def test_a_server_that_does_not_read_makes_the_client_wait(tcp_backend: Backends,
-                                                           tcp_balancer: Balancers) -> None:
+                                                           each_way_balancer: Balancers) -> None:
     backend = tcp_backend("b0", "stall", greeting=None)
-    running = tcp_balancer(tcp_config({"p": [backend.address]}))
+    running = each_way_balancer(tcp_config({"p": [backend.address]}))
     chunk = b"u" * 65536
     sent = 0
     with running.connect(timeout=0.5) as sock:
@@ -138,8 +150,11 @@ def test_a_server_that_does_not_read_makes_the_client_wait(tcp_backend: Backends
 
         def buffered() -> tuple[int, bool]:
             connection = next(iter(running.listener.connections))
-            assert connection.upstream is not None
-            return connection.upstream.transport.get_write_buffer_size(), bool(connection.paused)
+            if connection.spliced is not None:
+                reading = connection.spliced.upload.reading
+            else:
+                reading = not connection.paused
+            return connection.buffered()[1], not reading
 
         to_server, client_paused = running.call(buffered)
     assert to_server <= BUFFER_BOUND
