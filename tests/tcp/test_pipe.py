@@ -6,7 +6,9 @@ Every test runs twice: bytes moved by splice (Linux) and through the asyncio tra
 
 from __future__ import annotations
 
+import os
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -160,3 +162,29 @@ def test_a_server_that_does_not_read_makes_the_client_wait(tcp_backend: Backends
     assert to_server <= BUFFER_BOUND
     assert client_paused, "laneway should have stopped reading from the client"
     assert sent < 256 * 1024 * 1024
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_nothing_is_left_open_after_connections_end_or_reset(tcp_backend: Backends,
+                                                             each_way_balancer: Balancers) -> None:
+    backend = tcp_backend("b0", greeting=None)
+    running = each_way_balancer(tcp_config({"p": [backend.address]}))
+    with running.connect() as sock:  # a first connection, so lazily made loop state exists
+        sock.sendall(b"warm")
+        assert read_exactly(sock, 4) == b"warm"
+    wait_for(lambda: running.call(lambda: not running.listener.connections), message="closed")
+    before = open_descriptors()
+    for index in range(20):
+        sock = running.connect()
+        sock.sendall(b"x" * 1000)
+        assert read_exactly(sock, 1000) == b"x" * 1000
+        if index % 2:  # a reset instead of a FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    wait_for(lambda: running.call(lambda: not running.listener.connections), message="all closed")
+    wait_for(lambda: all(peer.closed for peer in backend.peers), message="the server's sides closed")
+    assert running.runtime.pools["p"].servers[0].in_flight == 0
+    wait_for(lambda: open_descriptors() <= before, message=f"descriptors back to {before}")
