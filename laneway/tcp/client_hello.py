@@ -6,10 +6,13 @@ handshake records (5.1: "Handshake messages MAY be fragmented across multiple re
 records may arrive split across reads; ``read_server_name`` is called again on the longer
 buffer until it can tell.
 
-Contract: ``read_server_name(data)`` returns ``NEED_MORE`` when more bytes are needed, else a
-``Hello`` whose ``server_name`` is the host name (lower case), or ``None`` when the bytes are
-not a TLS ClientHello or it carries no server_name extension (RFC 6066 3). A hello larger
-than ``MAX_HELLO`` is treated as not TLS: nothing a client needs is that large.
+Contract: ``read_server_name(data)`` returns ``NeedMore(at_least)`` when more bytes are
+needed (and how many in all, at least, before it can tell: the caller need not ask again
+sooner), else a ``Hello`` whose ``server_name`` is the host name (lower case), or ``None``
+when the bytes are not a TLS ClientHello or it carries no server_name extension (RFC 6066
+3). A hello larger than ``MAX_HELLO``, or cut into more than ``MAX_RECORDS`` records, is
+treated as not TLS: no client needs that, and the limits keep a client that trickles tiny
+records from making each call walk ever more of them.
 
 Written here rather than taken from a library: it runs once per connection on the hot path,
 and only the few fields leading to one extension are read.
@@ -26,6 +29,7 @@ SERVER_NAME: Final = 0  # ExtensionType.server_name (RFC 6066 3)
 HOST_NAME: Final = 0  # NameType.host_name
 MAX_RECORD: Final = 2**14  # RFC 8446 5.1: "The length MUST NOT exceed 2^14 bytes"
 MAX_HELLO: Final = 64 * 1024
+MAX_RECORDS: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +37,13 @@ class Hello:
     server_name: str | None
 
 
+@dataclass(frozen=True, slots=True)
 class NeedMore:
-    """More bytes are needed to tell."""
+    """More bytes are needed to tell: ``at_least`` in all."""
+
+    at_least: int
 
 
-NEED_MORE: Final = NeedMore()
 NOT_TLS: Final = Hello(None)
 
 
@@ -52,16 +58,18 @@ def _handshake_message(data: bytes) -> bytes | NeedMore | Hello:
     """The whole ClientHello body, joined from the records that carry it."""
     fragments = bytearray()
     position = 0
+    records = 0
     needed: int | None = None  # the ClientHello's length, once its header has arrived
     while needed is None or len(fragments) < needed:
         if len(data) < position + 5:
-            return _partial(data[position:], b"\x16\x03")
+            return _partial(data[position:], b"\x16\x03", position + 5)
         content_type, major, length = data[position], data[position + 1], int.from_bytes(
             data[position + 3:position + 5])
-        if content_type != HANDSHAKE or major != 3 or not 0 < length <= MAX_RECORD:
+        records += 1
+        if content_type != HANDSHAKE or major != 3 or not 0 < length <= MAX_RECORD or records > MAX_RECORDS:
             return NOT_TLS
         if len(data) < position + 5 + length:
-            return NEED_MORE
+            return NeedMore(position + 5 + length)
         fragments += data[position + 5:position + 5 + length]
         position += 5 + length
         if needed is None and len(fragments) >= 4:
@@ -73,9 +81,9 @@ def _handshake_message(data: bytes) -> bytes | NeedMore | Hello:
     return bytes(fragments[4:needed])
 
 
-def _partial(start: bytes, prefix: bytes) -> NeedMore | Hello:
+def _partial(start: bytes, prefix: bytes, at_least: int) -> NeedMore | Hello:
     """A record header cut short: wait for more only if it can still become one."""
-    return NEED_MORE if start[:2] == prefix[:len(start)] else NOT_TLS
+    return NeedMore(at_least) if start[:2] == prefix[:len(start)] else NOT_TLS
 
 
 def _server_name(hello: bytes) -> Hello:

@@ -95,6 +95,8 @@ class TcpConnection(PipeEnd):
         self.local_address: Address | None = None
         self.held: list[bytes] = []
         self.held_size = 0
+        self.inspected = bytearray()  # the held bytes, joined, while a header is to be read
+        self.inspect_at = 0  # held_size at which reading it is worth trying again
         self.deciding = False  # a PROXY header or a ClientHello is still to be read
         self.proxy_header_read = not listener.accept_proxy_protocol
         self.server: Server | None = None  # set while the connection counts against it
@@ -132,7 +134,9 @@ class TcpConnection(PipeEnd):
         self.held.append(data)
         self.held_size += len(data)
         if self.deciding:
-            self.decide(eof=False)
+            self.inspected += data
+            if self.held_size >= self.inspect_at:
+                self.decide(eof=False)
         if self.held_size >= HOLD_LIMIT and not self.closed:
             self.pause(PAUSE_HELD)
 
@@ -155,7 +159,7 @@ class TcpConnection(PipeEnd):
     def decide(self, *, eof: bool) -> None:
         """Read a PROXY header and/or the TLS server name from the held bytes, if they are
         complete, and then pick the pool."""
-        data = b"".join(self.held) if len(self.held) != 1 else self.held[0]
+        data = bytes(self.inspected)
         if not self.proxy_header_read:
             try:
                 header = read_header(data)
@@ -172,16 +176,19 @@ class TcpConnection(PipeEnd):
             data = data[header.length:]
             self.held = [data] if data else []
             self.held_size = len(data)
+            self.inspected = bytearray(data)
         routes = self.listener.routes
         name = None
         if routes.reads_server_name:
             hello = read_server_name(data)
             if isinstance(hello, NeedMore):
                 if not eof:
+                    self.inspect_at = hello.at_least
                     return
             else:
                 name = hello.server_name
         self.deciding = False
+        self.inspected = bytearray()
         self.cancel_timer()
         self.arm_idle_timer()
         pool = routes.route(name)

@@ -14,7 +14,7 @@ import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 
-from laneway.tcp.client_hello import MAX_HELLO, NEED_MORE, NOT_TLS, Hello, read_server_name
+from laneway.tcp.client_hello import MAX_HELLO, MAX_RECORDS, NOT_TLS, Hello, NeedMore, read_server_name
 from tests.support.balancer import wait_for
 from tests.tcp.support import TcpBackend, TcpBalancer, closed_by_peer, read_line, read_to_end, tcp_config
 
@@ -189,15 +189,17 @@ def test_with_a_fallback_a_silent_client_goes_there_after_the_timeout(sni_balanc
 def test_the_parser_reads_python_and_refragmented_hellos() -> None:
     hello = client_hello("API.Example.com")
     assert read_server_name(hello) == Hello("api.example.com")
-    assert read_server_name(records(hello, 7)) == Hello("api.example.com")
+    assert read_server_name(records(hello, 64)) == Hello("api.example.com")
     assert read_server_name(client_hello(None)) == NOT_TLS
 
 
 @given(st.data())
 def test_every_prefix_asks_for_more(data: st.DataObject) -> None:
-    hello = records(client_hello("www.example.com"), data.draw(st.integers(min_value=1, max_value=600)))
+    hello = records(client_hello("www.example.com"), data.draw(st.integers(min_value=40, max_value=600)))
     cut = data.draw(st.integers(min_value=0, max_value=len(hello) - 1))
-    assert read_server_name(hello[:cut]) is NEED_MORE
+    partial = read_server_name(hello[:cut])
+    assert isinstance(partial, NeedMore)
+    assert cut < partial.at_least <= len(hello)  # asking again sooner could not tell
     assert read_server_name(hello) == Hello("www.example.com")
 
 
@@ -212,5 +214,12 @@ def test_every_prefix_asks_for_more(data: st.DataObject) -> None:
     b"\x16\x03",  # could be TLS: more is needed
 ])
 def test_what_is_not_a_client_hello(data: bytes) -> None:
-    expected = NEED_MORE if data == b"\x16\x03" else NOT_TLS
+    expected = NeedMore(5) if data == b"\x16\x03" else NOT_TLS
     assert read_server_name(data) == expected
+
+
+def test_a_hello_in_too_many_records_is_not_tls() -> None:
+    hello = client_hello("www.example.com")
+    size = len(hello[5:]) // (MAX_RECORDS + 1)  # so that it takes more than MAX_RECORDS records
+    assert read_server_name(records(hello, size)) == NOT_TLS
+    assert read_server_name(records(hello, -(-len(hello[5:]) // MAX_RECORDS))) == Hello("www.example.com")
