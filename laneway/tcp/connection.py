@@ -208,6 +208,7 @@ class TcpConnection(PipeEnd):
         # No whole ClientHello in time (or a protocol where the server speaks first): as
         # HAProxy does when its inspect-delay ends, the route without a match decides.
         self.deciding = False
+        self.inspected = bytearray()
         pool = self.listener.routes.route(None)
         if pool is None:
             self.refuse(f"no whole TLS ClientHello within {self.listener.handshake_timeout:g}s")
