@@ -265,6 +265,7 @@ class TcpConnection(PipeEnd):
             if len(tried) > policy.retries or not policy.on_connect_failure or not pool.retry_allowed():
                 self.refuse(f"{detail}; tried {len(tried)} server(s) of pool {pool.name!r}")
                 return
+            pool.retry_budget.spend()
             log.warning("tcp listener %s: %s; trying another server", self.listener.name, detail)
 
     @staticmethod

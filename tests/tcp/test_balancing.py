@@ -159,3 +159,20 @@ def test_max_requests_caps_open_connections(tcp_backend: Backends, tcp_balancer:
              message="the first connection given back")
     with running.connect() as third:
         assert read_line(third) == b"b0\n"
+
+
+def test_connect_retries_spend_the_retry_budget(tcp_backend: Backends, tcp_balancer: Balancers,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    backend = tcp_backend("b0", greeting=None)
+    refused = f"127.0.0.1:{closed_port()}"
+    running = tcp_balancer(tcp_config({"p": [refused, backend.address]},
+                                      pool={"algorithm": "round_robin",
+                                            "retry_budget": {"percent": 0, "min_per_second": 0.1}}))
+    outcomes = []
+    for _ in range(6):  # the budget allows one retry in its first second, no more
+        with running.connect() as sock:
+            sock.sendall(b"x")
+            outcomes.append(not closed_by_peer(sock, timeout=2.0))
+    assert running.runtime.pools["p"].retry_budget.retries_total == 1
+    assert "; tried 1 server(s) of pool 'p'" in caplog.text
+    assert outcomes.count(False) >= 1
