@@ -334,6 +334,9 @@ class Pool(Strict):
     health_check: HealthCheck | None = None
     outlier_detection: OutlierDetection | None = None
     circuit_breaker: CircuitBreaker | None = None
+    # Sent to each server before the client's bytes by tcp listeners (HAProxy's send-proxy and
+    # send-proxy-v2), so the servers see the client's address (docs/tcp.md).
+    proxy_protocol: Literal["v1", "v2"] | None = None
 
     @property
     def algorithm_options(self) -> dict[str, object]:
@@ -378,9 +381,25 @@ class Pool(Strict):
         return self
 
 
+# A TLS server name as a tcp route matches it: a name, or "*." and a name for its subdomains.
+SNI_PATTERN = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
 class Match(Strict):
     host: str | None = Field(default=None, description="exact Host, without port")
     path_prefix: str | None = None
+    sni: str | None = Field(default=None, description="TLS server name (tcp listeners); *.example.com "
+                                                      "for any subdomain")
+
+    @field_validator("sni")
+    @classmethod
+    def _sni(cls, value: str | None) -> str | None:
+        if value is not None:
+            value = value.lower().rstrip(".")
+            if len(value) > 253 or not SNI_PATTERN.fullmatch(value):
+                raise ValueError(f"sni is a DNS name such as api.example.com, or *.example.com for its "
+                                 f"subdomains, got {value!r}")
+        return value
 
     @field_validator("path_prefix")
     @classmethod
@@ -397,8 +416,16 @@ class Route(Strict):
 
 class ClientTimeouts(Strict):
     header: Duration = Field(default=10.0, gt=0, description="to receive a whole request head")
-    idle: Duration = Field(default=60.0, gt=0, description="keep-alive wait for the next request")
+    idle: Duration = Field(default=60.0, gt=0, description="keep-alive wait for the next request; "
+                                                           "tcp: longest time with no byte either way")
     body: Duration = Field(default=60.0, gt=0, description="longest pause within a request body")
+    handshake: Duration = Field(default=5.0, gt=0, description="tcp: to receive a PROXY header and a "
+                                                               "TLS ClientHello, when they are read")
+
+
+# Settings that only one kind of listener reads; giving one to the other is an error, not a no-op.
+HTTP_TIMEOUTS = ("header", "body")
+TCP_TIMEOUTS = ("handshake",)
 
 
 class Limits(Strict):
@@ -409,13 +436,60 @@ class Limits(Strict):
 class Listener(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     bind: str
-    protocol: Literal["http"] = "http"
-    routes: list[Route] = Field(min_length=1)
+    protocol: Literal["http", "tcp"] = "http"
+    routes: list[Route] = Field(default_factory=list)
+    # tcp: the pool every connection goes to (instead of routes by SNI).
+    pool: str | None = None
+    # tcp: read a PROXY protocol header (v1 or v2) from a balancer in front (docs/tcp.md).
+    accept_proxy_protocol: bool = False
     timeouts: ClientTimeouts = ClientTimeouts()
     limits: Limits = Limits()
     # A header carrying each request's id (e.g. X-Request-Id): kept when the client sent
     # one, made up when not, passed to the server and written to the access log.
     request_id_header: str | None = Field(default=None, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+    @model_validator(mode="after")
+    def _protocol_settings(self) -> Listener:
+        if self.protocol == "http":
+            self._check_http()
+        else:
+            self._check_tcp()
+        return self
+
+    def _check_http(self) -> None:
+        wrong: list[str] = [name for name in ("pool", "accept_proxy_protocol")
+                            if name in self.model_fields_set]
+        wrong += [f"timeouts.{name}" for name in TCP_TIMEOUTS if name in self.timeouts.model_fields_set]
+        wrong += [f"routes[{index}].match.sni" for index, route in enumerate(self.routes)
+                  if route.match.sni is not None]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} applies only to protocol tcp; set protocol: tcp, "
+                             "or remove it")
+        if not self.routes:
+            raise ValueError("an http listener needs routes, e.g. routes: [{pool: web}]")
+
+    def _check_tcp(self) -> None:
+        wrong = ["limits"] if "limits" in self.model_fields_set else []
+        wrong += [f"timeouts.{name}" for name in HTTP_TIMEOUTS if name in self.timeouts.model_fields_set]
+        for index, route in enumerate(self.routes):
+            wrong += [f"routes[{index}].match.{name}" for name in ("host", "path_prefix")
+                      if getattr(route.match, name) is not None]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} applies only to protocol http; a tcp listener reads "
+                             "no HTTP: route by sni, or use an http listener")
+        if (self.pool is None) == (not self.routes):
+            raise ValueError("a tcp listener takes either pool: NAME (every connection goes there) or "
+                             "routes by sni, e.g. routes: [{match: {sni: api.example.com}, pool: api}, "
+                             "{pool: other}]; give exactly one of them")
+        fallbacks = [index for index, route in enumerate(self.routes) if route.match.sni is None]
+        if fallbacks and fallbacks[0] != len(self.routes) - 1:
+            raise ValueError(f"routes[{fallbacks[0]}] has no sni match, so it takes every connection "
+                             "and the routes after it are never used; put it last")
+
+    @property
+    def pool_names(self) -> list[str]:
+        """Every pool this listener sends traffic to."""
+        return [self.pool] if self.pool is not None else [route.pool for route in self.routes]
 
     @field_validator("bind")
     @classmethod
@@ -469,6 +543,11 @@ def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:
                                  f"{name!r} is already the name of listeners[{seen[name]}]; "
                                  "give each listener its own name"))
             seen.setdefault(name, index)
+        pool = listener.get("pool")
+        if isinstance(pool, str) and pool_names is not None and pool not in pool_names:
+            problems.append((f"listeners[{index}].pool",
+                             f"no pool is named {pool!r}; defined pools: "
+                             f"{', '.join(pool_names) or '(none)'}"))
         routes = listener.get("routes")
         for route_index, route in enumerate(routes if isinstance(routes, list) else []):
             pool = route.get("pool") if isinstance(route, dict) else None
@@ -476,4 +555,37 @@ def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:
                 problems.append((f"listeners[{index}].routes[{route_index}].pool",
                                  f"no pool is named {pool!r}; defined pools: "
                                  f"{', '.join(pool_names) or '(none)'}"))
+    if isinstance(pools, dict) and isinstance(listeners, list):
+        problems.extend(_pool_protocol_errors(pools, listeners))
+    return problems
+
+
+def _pool_protocol_errors(pools: Mapping[str, Any], listeners: list[Any]) -> list[tuple[str, str]]:
+    """Pool settings that the kind of listener using the pool cannot honour."""
+    problems = []
+    users: dict[str, list[tuple[str, str]]] = {}  # pool name -> (listener name, protocol)
+    for listener in listeners:
+        if not isinstance(listener, dict):
+            continue
+        routes = listener.get("routes")
+        routes = [route for route in routes if isinstance(route, dict)] if isinstance(routes, list) else []
+        user = (str(listener.get("name")), str(listener.get("protocol", "http")))
+        for name in [listener.get("pool")] + [route.get("pool") for route in routes]:
+            if isinstance(name, str):
+                users.setdefault(name, []).append(user)
+    for name, used_by in users.items():
+        pool = pools.get(name)
+        if not isinstance(pool, dict):
+            continue
+        for listener_name, protocol in used_by:
+            if protocol == "http" and pool.get("proxy_protocol") is not None:
+                problems.append((f"pools.{name}.proxy_protocol",
+                                 f"is sent only by tcp listeners, and http listener {listener_name!r} "
+                                 "uses this pool; remove it, or give that listener a pool of its own"))
+                break
+            if protocol == "tcp" and pool.get("algorithm") == "hash":
+                problems.append((f"pools.{name}.algorithm",
+                                 f"hash reads an HTTP request, and tcp listener {listener_name!r} uses "
+                                 "this pool; use ip_hash to hash the client address"))
+                break
     return problems

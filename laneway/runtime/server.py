@@ -17,6 +17,7 @@ from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDet
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, ListenerSettings
 from laneway.http import client as http_client
 from laneway.routing import Router, RouteRule
+from laneway.tcp import SniRoute, TcpListener, TcpRoutes
 from laneway.upstream import Pool, RetryPolicy, Server
 
 log = logging.getLogger("laneway")
@@ -57,7 +58,8 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
                        else ("cookie", key.cookie) if key.cookie else ("query", key.query or ""))
     pool = Pool(name, servers, create(config.algorithm, rng, **config.algorithm_options),
                 connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response,
-                hash_source=hash_source, retry=retry_policy(config), clock=clock)
+                hash_source=hash_source, retry=retry_policy(config),
+                proxy_protocol=config.proxy_protocol, clock=clock)
     for server in pool.servers:
         pool.set_limits(server, max_requests=config.limits.max_requests,
                         max_connecting=config.limits.max_connecting)
@@ -104,6 +106,17 @@ def build_router(listener: Listener, pools: dict[str, Pool]) -> Router:
     return Router(rules)
 
 
+def build_tcp_listener(listener: Listener, pools: dict[str, Pool],
+                       loop: asyncio.AbstractEventLoop) -> TcpListener:
+    if listener.pool is not None:
+        routes = TcpRoutes([SniRoute(pools[listener.pool])])
+    else:
+        routes = TcpRoutes([SniRoute(pools[route.pool], route.match.sni) for route in listener.routes])
+    return TcpListener(listener.name, routes, loop, idle_timeout=listener.timeouts.idle,
+                       handshake_timeout=listener.timeouts.handshake,
+                       accept_proxy_protocol=listener.accept_proxy_protocol)
+
+
 def listener_settings(listener: Listener) -> ListenerSettings:
     return ListenerSettings(
         header_timeout=listener.timeouts.header,
@@ -141,7 +154,7 @@ class Runtime:
         self.config = config
         self.listener_addresses: dict[str, tuple[str, int]] = {}
         self.pools: dict[str, Pool] = {}
-        self.listeners: list[HttpListener] = []
+        self.listeners: list[HttpListener | TcpListener] = []
         self.health_checkers: dict[str, HealthChecker] = {}  # by pool name
         self.outlier_detectors: dict[str, OutlierDetector] = {}  # by pool name
         self.circuit_breakers: dict[str, CircuitBreakers] = {}  # by pool name
@@ -169,10 +182,14 @@ class Runtime:
         loop.call_later(1.0, self._every_second)
         tune_garbage_collector()
 
-    async def _start_listener(self, config: Listener, pools: dict[str, Pool]) -> HttpListener:
+    async def _start_listener(self, config: Listener, pools: dict[str, Pool]) -> HttpListener | TcpListener:
         assert self.sweeper is not None
-        listener = HttpListener(config.name, build_router(config, pools), listener_settings(config),
-                                self.sweeper, access_log=self.access_log)
+        listener: HttpListener | TcpListener
+        if config.protocol == "tcp":
+            listener = build_tcp_listener(config, pools, self.sweeper.loop)
+        else:
+            listener = HttpListener(config.name, build_router(config, pools), listener_settings(config),
+                                    self.sweeper, access_log=self.access_log)
         host, port = config.host_port
         self.listener_addresses[listener.name] = await listener.start(host, port)
         return listener
@@ -214,7 +231,7 @@ class Runtime:
                  for name, pool_config in config.pools.items()}
         current = {listener.name: listener for listener in self.listeners}
         old_binds = {listener.name: listener.bind for listener in old_config.listeners}
-        started: list[HttpListener] = []
+        started: list[HttpListener | TcpListener] = []
         try:
             for listener_config in config.listeners:
                 if old_binds.get(listener_config.name) != listener_config.bind:
@@ -237,15 +254,18 @@ class Runtime:
         self.pools = pools
         for name, pool_config in config.pools.items():
             self._watch_pool(pools[name], pool_config)
-        staying: list[HttpListener] = []
+        staying: list[HttpListener | TcpListener] = []
         fresh = {listener.name: listener for listener in started}
         for listener_config in config.listeners:
             if listener_config.name in fresh:
                 staying.append(fresh[listener_config.name])  # an old one of that name drains
                 continue
             listener = current.pop(listener_config.name)
-            listener.reconfigure(build_router(listener_config, pools), listener_settings(listener_config),
-                                 access_log)
+            if isinstance(listener, TcpListener):
+                listener.reconfigure(build_tcp_listener(listener_config, pools, loop))
+            else:
+                listener.reconfigure(build_router(listener_config, pools), listener_settings(listener_config),
+                                     access_log)
             staying.append(listener)
         self.listeners = staying
         for name, listener in current.items():

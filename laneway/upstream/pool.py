@@ -22,7 +22,7 @@ class Pool:
     def __init__(self, name: str, servers: Sequence[Server], balancer: Balancer[Server], *,
                  connect_timeout: float = 5.0, response_timeout: float = 60.0,
                  hash_source: tuple[str, str] | None = None, retry: RetryPolicy | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 proxy_protocol: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         # For the hash algorithm: where a request's key is, as (kind, name), e.g.
         # ("cookie", "sid"); the proxy reads it, the algorithm only sees the key.
@@ -30,6 +30,8 @@ class Pool:
         self.retry = retry if retry is not None else RetryPolicy()
         self.retry_budget = RetryBudget(percent=self.retry.budget_percent,
                                         min_per_second=self.retry.budget_min_per_second)
+        # "v1" or "v2": tcp listeners send the client's address to the servers first.
+        self.proxy_protocol = proxy_protocol
         self.servers = list(servers)
         self.balancer = balancer
         self.connect_timeout = connect_timeout

@@ -26,7 +26,8 @@ def test_the_example_config_is_ok() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "examples/laneway.yaml: ok",
-        "1 listener (web on 127.0.0.1:8080), 3 routes, 2 pools (api: 3 servers, web: 2 servers)",
+        "2 listeners (web on 127.0.0.1:8080, postgres on 127.0.0.1:6432), 3 routes, "
+        "3 pools (api: 3 servers, db: 2 servers, web: 2 servers)",
     ]
 
 

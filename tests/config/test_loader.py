@@ -53,7 +53,9 @@ def test_a_good_config_parses() -> None:
 def test_the_example_config_loads(tmp_path: Path) -> None:
     config = load_config(EXAMPLE)
     assert config.listeners[0].host_port == ("127.0.0.1", 8080)
-    assert len(config.pools) == 2
+    assert len(config.pools) == 3
+    tcp = config.listeners[1]
+    assert (tcp.protocol, tcp.pool) == ("tcp", "db")
     matches = [route.match for route in config.listeners[0].routes]
     assert any(match.path_prefix for match in matches)
     assert any(match.host for match in matches)
