@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from laneway.config import parse_config
 from tests.support.balancer import wait_for
 from tests.support.faults import BlackHole, closed_port
 from tests.tcp.support import (
@@ -176,3 +177,16 @@ def test_connect_retries_spend_the_retry_budget(tcp_backend: Backends, tcp_balan
     assert running.runtime.pools["p"].retry_budget.retries_total == 1
     assert "; tried 1 server(s) of pool 'p'" in caplog.text
     assert outcomes.count(False) >= 1
+
+
+def test_a_reload_sends_new_connections_to_the_new_pool_and_keeps_open_ones(
+        tcp_backend: Backends, tcp_balancer: Balancers) -> None:
+    first, second = tcp_backend("first"), tcp_backend("second")
+    running = tcp_balancer(tcp_config({"p": [first.address]}))
+    with running.connect() as kept:
+        assert read_line(kept) == b"first\n"
+        running.loop.run(running.runtime.reload(parse_config(tcp_config({"p": [second.address]}))))
+        with running.connect() as fresh:
+            assert read_line(fresh) == b"second\n"
+        kept.sendall(b"still here")
+        assert read_exactly(kept, 10) == b"still here", "the open connection keeps its server"
