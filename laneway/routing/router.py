@@ -1,38 +1,138 @@
-"""Choosing a pool for a request: routes are tried in order, the first match wins."""
+"""Choosing where a request goes: routes are tried in order, the first match wins.
+
+Cheap with many routes, and exactly first-match-wins:
+
+- Exact hosts are indexed. When the router is built, each exact host gets its own chain: the
+  routes naming that host (their host test then already passed) merged, in config order, with
+  the routes naming no exact host (wildcard or no host). A request's host picks its chain with
+  one dict lookup; a host no route names gets the chain of routes naming no exact host. Routes
+  for other hosts are never tried.
+- Runs of consecutive routes in a chain that test only a path prefix or only an exact path
+  become one ``PathTable``: a dict lookup per distinct prefix length instead of one test per
+  route, still answering the first of them that matches.
+- Everything else (wildcard hosts, methods, regexes, headers, cookies, query, client address)
+  is tried route by route. Headers, cookies and query parameters are read only when such a
+  route is tried (``Facts``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from laneway.upstream import Pool
+from laneway.routing.request import Facts, Request
+from laneway.routing.rule import RouteRule
+
+if TYPE_CHECKING:
+    from laneway.routing.rule import Target
 
 
-@dataclass(frozen=True, slots=True)
-class RouteRule:
-    pool: Pool
-    host: bytes | None = None  # lower-case, without port
-    path_prefix: bytes | None = None
+class PathTable:
+    """Consecutive routes testing only a path prefix or an exact path; the first match wins."""
 
-    def matches(self, host: bytes, path: bytes) -> bool:
-        if self.host is not None and host != self.host:
-            return False
-        return self.path_prefix is None or path.startswith(self.path_prefix)
+    __slots__ = ("exact", "lengths", "prefixes", "size", "targets")
+
+    def __init__(self, rules: Sequence[RouteRule]) -> None:
+        self.targets = [rule.target for rule in rules]
+        self.size = len(rules)
+        self.exact: dict[bytes, int] = {}
+        self.prefixes: dict[bytes, int] = {}
+        for index, rule in enumerate(rules):
+            if rule.path is not None:
+                self.exact.setdefault(rule.path, index)  # an earlier route wins
+            elif rule.path_prefix is not None:
+                self.prefixes.setdefault(rule.path_prefix, index)
+        self.lengths = sorted({len(prefix) for prefix in self.prefixes})
+
+    def find(self, path: bytes) -> Target | None:
+        best = self.exact.get(path, self.size)
+        prefixes = self.prefixes
+        available = len(path)
+        for length in self.lengths:
+            if length > available:
+                break
+            index = prefixes.get(path[:length])
+            if index is not None and index < best:
+                best = index
+        return self.targets[best] if best < self.size else None
+
+
+Step = PathTable | RouteRule
+
+
+class Chain:
+    """The routes one host's requests are tried against, in order."""
+
+    __slots__ = ("needs_facts", "steps")
+
+    def __init__(self, rules: Sequence[RouteRule]) -> None:
+        steps: list[Step] = []
+        run: list[RouteRule] = []
+        for rule in rules:
+            if rule.path_only:
+                run.append(rule)
+                continue
+            if run:
+                steps.append(PathTable(run))
+                run = []
+            steps.append(rule)
+            if rule.is_catch_all:
+                break  # nothing after it can be reached
+        if run:
+            steps.append(PathTable(run))
+        self.steps = tuple(steps)
+        self.needs_facts = any(isinstance(step, RouteRule) and step.needs_facts for step in steps)
 
 
 class Router:
-    def __init__(self, rules: Sequence[RouteRule]) -> None:
+    def __init__(self, rules: Sequence[RouteRule], default: Target | None = None) -> None:
         self.rules = tuple(rules)
-        # A listener with one catch-all route needs no matching at all.
+        self.default = default
+        # A listener with one catch-all route (or only a default) needs no matching at all.
         only = self.rules[0] if len(self.rules) == 1 else None
-        self.catch_all = only.pool if only and only.host is None and only.path_prefix is None else None
+        self.catch_all: Target | None = None
+        if only is not None and only.is_catch_all:
+            self.catch_all = only.target
+        elif not self.rules:
+            self.catch_all = default
+        self.needs_client_address = any(rule.networks for rule in self.rules)
+        hosts = {rule.host for rule in self.rules if rule.host is not None}
+        self.others = Chain([rule for rule in self.rules if rule.host is None])
+        # Within a host's own chain its host test has passed already: drop it.
+        self.by_host = {host: Chain([replace(rule, host=None) if rule.host == host else rule
+                                     for rule in self.rules if rule.host in (host, None)])
+                        for host in hosts}
 
-    def route(self, host: bytes, path: bytes) -> Pool | None:
-        """The pool for a request to ``host`` (may carry a port) and ``path``, or ``None``."""
+    def route(self, host: bytes, url: bytes, method: bytes, request: Request) -> Target | None:
+        """Where a request for ``host`` (as in the Host header) and ``url`` goes, or ``None``."""
         if self.catch_all is not None:
             return self.catch_all
-        host = host.split(b":", 1)[0].lower() if host[:1] != b"[" else host.lower()
-        for rule in self.rules:
-            if rule.matches(host, path):
-                return rule.pool
-        return None
+        host = normal_host(host)
+        chain = self.by_host.get(host, self.others)
+        end = url.find(b"?")
+        path = url if end < 0 else url[:end]
+        facts = Facts(request, url) if chain.needs_facts else None
+        peer = request.peer_address
+        for step in chain.steps:
+            if isinstance(step, PathTable):
+                target = step.find(path)
+                if target is not None:
+                    return target
+            elif step.matches(host, path, method, facts, peer):
+                return step.target
+        return self.default
+
+
+def normal_host(host: bytes) -> bytes:
+    """A Host header's value as routes name hosts: lower-case, no port, no final dot."""
+    if host[:1] == b"[":
+        end = host.find(b"]")
+        host = host[:end + 1] if end > 0 else host
+    else:
+        colon = host.find(b":")
+        if colon >= 0:
+            host = host[:colon]
+    if host[-1:] == b".":
+        host = host[:-1]
+    return host.lower()

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
 import random
+import re
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from laneway.balancing import create
 from laneway.config import Config
-from laneway.config.schema import HealthCheck, Listener
+from laneway.config.schema import HealthCheck, Listener, Match, ValueTest
 from laneway.config.schema import Pool as PoolConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, ListenerSettings
 from laneway.http import client as http_client
-from laneway.routing import Router, RouteRule
+from laneway.routing import Router, RouteRule, Split, StickyCookie, ValueMatch
 from laneway.tcp import SniRoute, TcpListener, TcpRoutes
 from laneway.upstream import Pool, RetryPolicy, Server
 
@@ -94,16 +97,62 @@ def build_checker(pool: Pool, check: HealthCheck, rng: random.Random | None = No
                          jitter=check.jitter, rng=rng)
 
 
-def build_router(listener: Listener, pools: dict[str, Pool]) -> Router:
+def build_router(listener: Listener, pools: dict[str, Pool], *, secret: bytes | None = None) -> Router:
+    """``secret`` signs sticky split cookies that configure none (one per instance by default)."""
+    instance_secret = secret or secrets.token_bytes(32)
     rules = []
     for route in listener.routes:
-        match = route.match
-        rules.append(RouteRule(
-            pools[route.pool],
-            host=match.host.lower().encode() if match.host else None,
-            path_prefix=match.path_prefix.encode() if match.path_prefix else None,
-        ))
-    return Router(rules)
+        target: Pool | Split
+        if route.split is not None:
+            sticky = None
+            if route.sticky is not None:
+                config = route.sticky
+                sticky = StickyCookie(
+                    config.cookie.encode(),
+                    config.secret.encode() if config.secret is not None else instance_secret,
+                    max_age=None if config.max_age is None else max(1, round(config.max_age)))
+            target = Split([(pools[arm.pool], arm.weight) for arm in route.split], sticky=sticky,
+                           scope=listener.name)
+        else:
+            assert route.pool is not None  # the schema asks for pool or split
+            target = pools[route.pool]
+        rules.append(build_rule(route.match, target))
+    default = pools[listener.default_pool] if listener.default_pool is not None else None
+    return Router(rules, default)
+
+
+def build_rule(match: Match, target: Pool | Split) -> RouteRule:
+    host = match.host.encode() if match.host is not None else None
+    wildcard = host is not None and host.startswith(b"*.")
+    return RouteRule(
+        target,
+        host=None if wildcard else host,
+        host_suffix=host[1:] if host is not None and wildcard else None,
+        path_prefix=match.path_prefix.encode() if match.path_prefix is not None else None,
+        path=match.path.encode() if match.path is not None else None,
+        path_regex=re.compile(match.path_regex.encode()) if match.path_regex is not None else None,
+        methods=frozenset(method.encode() for method in match.method) if match.method else None,
+        headers=value_matches(match.headers, lower=True),
+        cookies=value_matches(match.cookies),
+        query=value_matches(match.query),
+        networks=tuple(ipaddress.ip_network(network, strict=False) for network in match.client_address or ()),
+    )
+
+
+def value_matches(tests: Mapping[str, ValueTest] | None, *, lower: bool = False,
+                  ) -> tuple[tuple[bytes, ValueMatch], ...]:
+    """Header names are compared in lower case (RFC 9110 5.1); cookie and query names as given."""
+    return tuple(((name.lower() if lower else name).encode(), value_match(test))
+                 for name, test in (tests or {}).items())
+
+
+def value_match(test: ValueTest) -> ValueMatch:
+    regex = getattr(test, "regex", None)  # headers only
+    return ValueMatch(
+        present=test.present,
+        equals=frozenset(value.encode() for value in test.equals) if test.equals is not None else None,
+        regex=re.compile(regex.encode()) if regex is not None else None,
+    )
 
 
 def build_tcp_listener(listener: Listener, pools: dict[str, Pool],
@@ -111,7 +160,8 @@ def build_tcp_listener(listener: Listener, pools: dict[str, Pool],
     if listener.pool is not None:
         routes = TcpRoutes([SniRoute(pools[listener.pool])])
     else:
-        routes = TcpRoutes([SniRoute(pools[route.pool], route.match.sni) for route in listener.routes])
+        # The schema allows a tcp route no split, so each names one pool.
+        routes = TcpRoutes([SniRoute(pools[route.pool or ""], route.match.sni) for route in listener.routes])
     return TcpListener(listener.name, routes, loop, idle_timeout=listener.timeouts.idle,
                        handshake_timeout=listener.timeouts.handshake,
                        accept_proxy_protocol=listener.accept_proxy_protocol)
