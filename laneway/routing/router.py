@@ -108,6 +108,8 @@ class Router:
         """Where a request for ``host`` (as in the Host header) and ``url`` goes, or ``None``."""
         if self.catch_all is not None:
             return self.catch_all
+        if url[:1] != b"/" and url != b"*":
+            host, url = absolute_form(url, host)
         host = normal_host(host)
         chain = self.by_host.get(host, self.others)
         end = url.find(b"?")
@@ -136,3 +138,22 @@ def normal_host(host: bytes) -> bytes:
     if host[-1:] == b".":
         host = host[:-1]
     return host.lower()
+
+
+def absolute_form(url: bytes, host: bytes) -> tuple[bytes, bytes]:
+    """``http://host/path?q`` -> (``host``, ``/path?q``). A server must take the host of a
+    request in absolute form from the target, not from Host (RFC 9112 3.2.2), so routes do too."""
+    scheme_end = url.find(b"://")
+    if scheme_end < 0:
+        return host, url
+    rest = url[scheme_end + 3:]
+    cut = len(rest)
+    for separator in (b"/", b"?"):
+        found = rest.find(separator)
+        if 0 <= found < cut:
+            cut = found
+    authority = rest[:cut].rpartition(b"@")[2]  # no userinfo (RFC 9110 4.2.4 forbids it anyway)
+    target = rest[cut:]
+    if not target.startswith(b"/"):
+        target = b"/" + target
+    return authority, target

@@ -193,3 +193,13 @@ def test_headers_are_read_only_when_a_route_that_needs_them_is_tried() -> None:
     assert pool_of(router, "/api/x", req=Untouchable()) == "a"
     with pytest.raises(AssertionError, match="read headers"):
         pool_of(router, "/other", req=Untouchable())
+
+
+def test_a_request_in_absolute_form_is_routed_by_its_target_not_its_host_header() -> None:
+    """RFC 9112 3.2.2: the target's authority wins over Host, so a route cannot be sidestepped."""
+    router, _ = make_router([{"match": {"host": "admin.example", "path_prefix": "/x/"}, "pool": "a"},
+                             {"match": {"host": "www.example"}, "pool": "b"}], default_pool="web")
+    assert pool_of(router, "http://admin.example/x/1", host="www.example") == "a"
+    assert pool_of(router, "http://user@ADMIN.example:8080/x/?q", host="www.example") == "a"
+    assert pool_of(router, "http://admin.example?q=/x/", host="www.example") == "web"
+    assert pool_of(router, "*", host="www.example", method="OPTIONS") == "b"
