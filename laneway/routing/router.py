@@ -9,7 +9,9 @@ Cheap with many routes, and exactly first-match-wins:
   for other hosts are never tried.
 - Runs of consecutive routes in a chain that test only a path prefix or only an exact path
   become one ``PathTable``: a dict lookup per distinct prefix length instead of one test per
-  route, still answering the first of them that matches.
+  route, still answering the first of them that matches. Runs of routes whose one condition
+  is that the same header (or cookie, or query parameter) equals some value become one
+  ``ValueTable``, a dict lookup (NGINX's ``map``).
 - Everything else (wildcard hosts, methods, regexes, headers, cookies, query, client address)
   is tried route by route. Headers, cookies and query parameters are read only when such a
   route is tried (``Facts``).
@@ -58,7 +60,29 @@ class PathTable:
         return self.targets[best] if best < self.size else None
 
 
-Step = PathTable | RouteRule
+class ValueTable:
+    """Consecutive routes whose one condition is that the same header, cookie or query
+    parameter equals one of some values (NGINX's ``map``); the first match wins."""
+
+    __slots__ = ("kind", "name", "targets")
+
+    def __init__(self, kind: str, name: bytes, rules: Sequence[RouteRule]) -> None:
+        self.kind = kind
+        self.name = name
+        self.targets: dict[bytes, Target] = {}
+        for rule in rules:
+            for value in rule.values:
+                self.targets.setdefault(value, rule.target)  # an earlier route wins
+
+    def find(self, facts: Facts) -> Target | None:
+        kind = self.kind
+        value = (facts.header(self.name) if kind == "header" else facts.cookie(self.name) if kind == "cookie"
+                 else facts.query(self.name))
+        return None if value is None else self.targets.get(value)
+
+
+Step = PathTable | ValueTable | RouteRule
+PATH = ("path", b"")
 
 
 class Chain:
@@ -69,20 +93,30 @@ class Chain:
     def __init__(self, rules: Sequence[RouteRule]) -> None:
         steps: list[Step] = []
         run: list[RouteRule] = []
+        run_key: tuple[str, bytes] | None = None
+
+        def end_run() -> None:
+            if run_key == PATH:
+                steps.append(PathTable(run))
+            elif run_key is not None:
+                steps.append(ValueTable(*run_key, run))
+
         for rule in rules:
-            if rule.path_only:
+            key = PATH if rule.path_only else rule.keyed_on
+            if key is not None and key == run_key:
                 run.append(rule)
                 continue
-            if run:
-                steps.append(PathTable(run))
+            end_run()
+            run, run_key = [rule], key
+            if key is None:
                 run = []
-            steps.append(rule)
-            if rule.is_catch_all:
-                break  # nothing after it can be reached
-        if run:
-            steps.append(PathTable(run))
+                steps.append(rule)
+                if rule.is_catch_all:
+                    break  # nothing after it can be reached
+        end_run()
         self.steps = tuple(steps)
-        self.needs_facts = any(isinstance(step, RouteRule) and step.needs_facts for step in steps)
+        self.needs_facts = any(isinstance(step, ValueTable)
+                               or (isinstance(step, RouteRule) and step.needs_facts) for step in steps)
 
 
 class Router:
@@ -117,12 +151,13 @@ class Router:
         facts = Facts(request, url) if chain.needs_facts else None
         peer = request.peer_address
         for step in chain.steps:
-            if isinstance(step, PathTable):
-                target = step.find(path)
-                if target is not None:
-                    return target
-            elif step.matches(host, path, method, facts, peer):
-                return step.target
+            if isinstance(step, RouteRule):
+                if step.matches(host, path, method, facts, peer):
+                    return step.target
+                continue
+            target = step.find(path) if isinstance(step, PathTable) else step.find(facts)  # type: ignore[arg-type]
+            if target is not None:
+                return target
         return self.default
 
 

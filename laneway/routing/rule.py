@@ -64,6 +64,28 @@ class RouteRule:
                 and (self.path_prefix is None) != (self.path is None))
 
     @property
+    def keyed_on(self) -> tuple[str, bytes] | None:
+        """``("header" | "cookie" | "query", name)`` when the rule's one condition is that this
+        value equals one of some values: the router looks runs of such rules up in tables."""
+        if (self.host is not None or self.host_suffix is not None or self.path_prefix is not None
+                or self.path is not None or self.path_regex is not None or self.methods is not None
+                or self.networks):
+            return None
+        tests = [("header", name, test) for name, test in self.headers]
+        tests += [("cookie", name, test) for name, test in self.cookies]
+        tests += [("query", name, test) for name, test in self.query]
+        if len(tests) != 1 or tests[0][2].equals is None:
+            return None
+        kind, name, _ = tests[0]
+        return kind, name
+
+    @property
+    def values(self) -> frozenset[bytes]:
+        """The values a keyed rule accepts."""
+        [(_, test)] = [*self.headers, *self.cookies, *self.query]
+        return test.equals or frozenset()
+
+    @property
     def needs_facts(self) -> bool:
         return bool(self.headers or self.cookies or self.query)
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""laneway configs with many routes, for measuring what routing costs.
+
+The request the benchmarks send (``GET /``, Host 127.0.0.1) matches only the last route, so
+every route before it is tried. Two kinds:
+
+- ``prefix``: N-1 routes ``path_prefix: /serviceK/`` (a microservice per path), then
+  ``path_prefix: /``. laneway looks such a run up in one table.
+- ``header``: N-1 routes ``headers: {X-Route: rK}`` (a map on a header), then
+  ``path_prefix: /``; laneway looks such a run up in one table too.
+- ``mixed``: N-1 routes ``{path_prefix: /serviceK/, method: POST}``: none can be looked up in
+  a table, so each is tried in turn. The worst case.
+
+    bench/routes.py --routes 100 --kind prefix > laneway-100.yaml.tmpl   # a bench/peers.py template
+
+The template has the placeholders of bench/laneway.yaml.tmpl ({listen}, {b1}..{b3}).
+Standard library only, like bench/peers.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+KINDS = ("prefix", "header", "mixed")
+
+
+def routes(count: int, kind: str, pool: str = "backends") -> list[dict[str, Any]]:
+    """``count`` routes to ``pool``; only the last matches ``GET /``."""
+    if count < 1:
+        raise ValueError("--routes must be at least 1")
+    if kind not in KINDS:
+        raise ValueError(f"--kind must be one of {', '.join(KINDS)}")
+    if count == 1:
+        return [{"pool": pool}]  # the catch-all: no matching at all (laneway's Router.catch_all)
+    if kind == "prefix":
+        before = [{"match": {"path_prefix": f"/service{index}/"}, "pool": pool} for index in range(1, count)]
+    elif kind == "header":
+        before = [{"match": {"headers": {"X-Route": f"r{index}"}}, "pool": pool} for index in range(1, count)]
+    else:
+        before = [{"match": {"path_prefix": f"/service{index}/", "method": "POST"}, "pool": pool}
+                  for index in range(1, count)]
+    return [*before, {"match": {"path_prefix": "/"}, "pool": pool}]
+
+
+def template(count: int, kind: str) -> str:
+    """bench/laneway.yaml.tmpl with ``count`` routes (JSON flow style is valid YAML)."""
+    lines = [f"# bench/routes.py --routes {count} --kind {kind}: only the last route matches GET /.",
+             "listeners:",
+             '  - name: web',
+             '    bind: "{listen}"',
+             "    routes:"]
+    lines += [f"      - {json.dumps(route)}" for route in routes(count, kind)]
+    lines += ["pools:",
+              "  backends:",
+              "    algorithm: round_robin",
+              "    servers:",
+              '      - {address: "{b1}"}',
+              '      - {address: "{b2}"}',
+              '      - {address: "{b3}"}',
+              "    keepalive:",
+              "      max_idle: 64"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--routes", type=int, default=100)
+    parser.add_argument("--kind", choices=KINDS, default="prefix")
+    args = parser.parse_args()
+    print(template(args.routes, args.kind), end="")
+
+
+if __name__ == "__main__":
+    main()
