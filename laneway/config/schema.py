@@ -8,6 +8,7 @@ whole document in ``Config``.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -468,6 +469,8 @@ class Match(Strict):
     query: dict[str, ValueCondition] | None = Field(default=None, min_length=1)
     client_address: Annotated[list[str], BeforeValidator(_one_or_list)] | None = Field(
         default=None, min_length=1, description="CIDR ranges, IPv4 or IPv6")
+    # The client address's country in the geoip database (ISO 3166-1 alpha-2 codes).
+    country: Annotated[list[str], BeforeValidator(_one_or_list)] | None = Field(default=None, min_length=1)
     sni: str | None = Field(default=None, description="TLS server name (tcp listeners); *.example.com "
                                                       "for any subdomain")
 
@@ -550,6 +553,15 @@ class Match(Strict):
         for name in value or ():
             if not name or not re.fullmatch(r"[\x21-\x7e]+", name) or ";" in name or "=" in name:
                 raise ValueError(f"a name has no spaces, ';' or '=', got {name!r}")
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _countries(cls, value: list[str] | None) -> list[str] | None:
+        for code in value or ():
+            if not re.fullmatch(r"[A-Z]{2}", code):
+                raise ValueError("a country is a two-letter ISO 3166-1 code in capitals, e.g. DE or US, "
+                                 f"got {code!r}")
         return value
 
     @field_validator("client_address")
@@ -713,11 +725,26 @@ class AccessLog(Strict):
     format: Literal["json", "combined"] = "json"
 
 
+class GeoIP(Strict):
+    """A MaxMind-format database (GeoLite2-Country, GeoIP2-Country or City) for match.country."""
+
+    database: str = Field(min_length=1, description="path to the .mmdb file")
+
+    @field_validator("database")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        if not os.path.isfile(value) or not os.access(value, os.R_OK):
+            raise ValueError(f"no readable file at {value!r} (relative paths start where laneway runs); "
+                             "give the path of a MaxMind .mmdb database, e.g. GeoLite2-Country.mmdb")
+        return value
+
+
 class Config(Strict):
     listeners: list[Listener] = Field(min_length=1)
     pools: dict[str, Pool] = Field(min_length=1)
     shutdown_grace: Duration = Field(default=10.0, ge=0)
     access_log: AccessLog | None = None
+    geoip: GeoIP | None = None
 
 
 def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -743,6 +770,13 @@ def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:
                                  f"{name!r} is already the name of listeners[{seen[name]}]; "
                                  "give each listener its own name"))
             seen.setdefault(name, index)
+        routes = listener.get("routes")
+        for route_index, route in enumerate(routes if isinstance(routes, list) else []):
+            match = route.get("match") if isinstance(route, dict) else None
+            if isinstance(match, dict) and "country" in match and not document.get("geoip"):
+                problems.append((f"listeners[{index}].routes[{route_index}].match.country",
+                                 "needs a database of addresses' countries: add geoip: "
+                                 "{database: /path/to/GeoLite2-Country.mmdb} at the top of the config"))
         for path, pool in pools_named(listener, f"listeners[{index}]"):
             if isinstance(pool, str) and pool_names is not None and pool not in pool_names:
                 problems.append((path, f"no pool is named {pool!r}; defined pools: "

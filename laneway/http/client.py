@@ -82,6 +82,7 @@ class ClientConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
         self.peer_address: Address | None = None  # only when a route matches on it
+        self.country: str | None = None  # likewise
         self.pick_context = NO_CONTEXT
         self.paused = 0
         self.write_blocked = False
@@ -119,6 +120,16 @@ class ClientConnection(asyncio.Protocol):
         self.settings = listener.settings
         self.access_log = listener.access_log
         self.request_id_header = listener.settings.request_id_header
+        if self.transport is not None:  # a reload may bring routes on address or country
+            self.locate_peer()
+
+    def locate_peer(self) -> None:
+        """The client's address and country, only for routes that match on them."""
+        router = self.router
+        if router.needs_client_address:
+            peer = self.transport.get_extra_info("peername")
+            self.peer_address = parse_client_address(peer[0] if peer else None)
+            self.country = router.country_of(self.peer_address) if router.needs_country else None
 
     # ------------------------------------------------------------------ asyncio protocol
 
@@ -128,7 +139,7 @@ class ClientConnection(asyncio.Protocol):
         self.client_ip = peer[0].encode() if peer else b""
         self.pick_context = PickContext(client_address=peer[0] if peer else None)
         if self.router.needs_client_address:
-            self.peer_address = parse_client_address(peer[0] if peer else None)
+            self.locate_peer()
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
         self.listener.connections.add(self)
         self.listener.sweeper.watched.add(self)

@@ -25,8 +25,10 @@ class Request(Protocol):
     forwarded_for: bytes | None
     content_length: bytes | None
     transfer_encoding: bytes | None
-    # The client's address, set only when some route of the listener matches on it.
+    # The client's address and its country, set only when some route of the listener matches
+    # on them.
     peer_address: Address | None
+    country: str | None
 
 
 # Request headers the proxy keeps apart from ``headers``, and where it keeps them.

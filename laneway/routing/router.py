@@ -12,8 +12,8 @@ Cheap with many routes, and exactly first-match-wins:
   route, still answering the first of them that matches. Runs of routes whose one condition
   is that the same header (or cookie, or query parameter) equals some value become one
   ``ValueTable``, a dict lookup (NGINX's ``map``).
-- Everything else (wildcard hosts, methods, regexes, headers, cookies, query, client address)
-  is tried route by route. Headers, cookies and query parameters are read only when such a
+- Everything else (wildcard hosts, methods, regexes, headers, cookies, query, client address,
+  country) is tried route by route. Headers, cookies and query parameters are read only when such a
   route is tried (``Facts``).
 """
 
@@ -23,10 +23,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from laneway.routing.request import Facts, Request
+from laneway.routing.request import Address, Facts, Request
 from laneway.routing.rule import RouteRule
 
 if TYPE_CHECKING:
+    from laneway.routing.geoip import GeoIP
     from laneway.routing.rule import Target
 
 
@@ -120,9 +121,11 @@ class Chain:
 
 
 class Router:
-    def __init__(self, rules: Sequence[RouteRule], default: Target | None = None) -> None:
+    def __init__(self, rules: Sequence[RouteRule], default: Target | None = None, *,
+                 geoip: GeoIP | None = None) -> None:
         self.rules = tuple(rules)
         self.default = default
+        self.geoip = geoip
         # A listener with one catch-all route (or only a default) needs no matching at all.
         only = self.rules[0] if len(self.rules) == 1 else None
         self.catch_all: Target | None = None
@@ -130,7 +133,10 @@ class Router:
             self.catch_all = only.target
         elif not self.rules:
             self.catch_all = default
-        self.needs_client_address = any(rule.networks for rule in self.rules)
+        self.needs_country = any(rule.countries is not None for rule in self.rules)
+        if self.needs_country and geoip is None:
+            raise ValueError("a route matches on country but no geoip database is configured")
+        self.needs_client_address = self.needs_country or any(rule.networks for rule in self.rules)
         hosts = {rule.host for rule in self.rules if rule.host is not None}
         self.others = Chain([rule for rule in self.rules if rule.host is None])
         # Within a host's own chain its host test has passed already: drop it.
@@ -150,15 +156,20 @@ class Router:
         path = url if end < 0 else url[:end]
         facts = Facts(request, url) if chain.needs_facts else None
         peer = request.peer_address
+        country = request.country
         for step in chain.steps:
             if isinstance(step, RouteRule):
-                if step.matches(host, path, method, facts, peer):
+                if step.matches(host, path, method, facts, peer, country):
                     return step.target
                 continue
             target = step.find(path) if isinstance(step, PathTable) else step.find(facts)  # type: ignore[arg-type]
             if target is not None:
                 return target
         return self.default
+
+    def country_of(self, address: Address | None) -> str | None:
+        """Looked up once per connection, on listeners with a route that matches on country."""
+        return self.geoip.country(address) if self.geoip is not None else None
 
 
 def normal_host(host: bytes) -> bytes:

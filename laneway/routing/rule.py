@@ -54,13 +54,14 @@ class RouteRule:
     cookies: tuple[tuple[bytes, ValueMatch], ...] = ()
     query: tuple[tuple[bytes, ValueMatch], ...] = ()
     networks: tuple[Network, ...] = ()
+    countries: frozenset[str] | None = None  # from the client address, by the geoip database
 
     @property
     def path_only(self) -> bool:
         """Only a path prefix or an exact path: the router looks such rules up in tables."""
         return (self.host is None and self.host_suffix is None and self.path_regex is None
                 and self.methods is None and not self.headers and not self.cookies and not self.query
-                and not self.networks
+                and not self.networks and self.countries is None
                 and (self.path_prefix is None) != (self.path is None))
 
     @property
@@ -69,7 +70,7 @@ class RouteRule:
         value equals one of some values: the router looks runs of such rules up in tables."""
         if (self.host is not None or self.host_suffix is not None or self.path_prefix is not None
                 or self.path is not None or self.path_regex is not None or self.methods is not None
-                or self.networks):
+                or self.networks or self.countries is not None):
             return None
         tests = [("header", name, test) for name, test in self.headers]
         tests += [("cookie", name, test) for name, test in self.cookies]
@@ -93,10 +94,11 @@ class RouteRule:
     def is_catch_all(self) -> bool:
         return (self.host is None and self.host_suffix is None and self.path_prefix is None
                 and self.path is None and self.path_regex is None and self.methods is None
-                and not self.needs_facts and not self.networks)
+                and not self.needs_facts and not self.networks
+                and self.countries is None)
 
     def matches(self, host: bytes, path: bytes, method: bytes, facts: Facts | None,
-                peer: object) -> bool:
+                peer: object, country: str | None) -> bool:
         """``host`` is lower-case without port; ``facts`` is given when ``needs_facts``."""
         if self.host is not None and host != self.host:
             return False
@@ -114,6 +116,8 @@ class RouteRule:
         if self.path_regex is not None and self.path_regex.search(path) is None:
             return False
         if self.networks and (peer is None or not any(peer in network for network in self.networks)):
+            return False
+        if self.countries is not None and country not in self.countries:
             return False
         if facts is not None:
             for name, test in self.headers:

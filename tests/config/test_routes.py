@@ -3,11 +3,13 @@ the fix for each mistake."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from laneway.config import ConfigError, parse_config
+from tests.support.geoip import write_database
 
 
 def document(route: dict[str, Any], **listener: Any) -> dict[str, Any]:
@@ -135,4 +137,32 @@ def test_an_unknown_match_key_lists_the_known_ones() -> None:
     [line] = problems({"match": {"header": {"X-A": True}}, "pool": "api"})
     assert line.startswith("site.yaml: listeners[0].routes[0].match.header: unknown key; "
                            "did you mean 'headers'? known keys: host, path_prefix, path, path_regex, method, "
-                           "headers, cookies, query, client_address"), line
+                           "headers, cookies, query, client_address, country"), line
+
+
+def test_country_needs_a_geoip_database() -> None:
+    assert problems({"match": {"country": ["DE", "FR"]}, "pool": "api"}) == [
+        "site.yaml: listeners[0].routes[0].match.country: needs a database of addresses' countries: "
+        "add geoip: {database: /path/to/GeoLite2-Country.mmdb} at the top of the config"]
+
+
+def test_country_codes_and_the_database_path_are_checked(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.mmdb"
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**document({"match": {"country": ["de"]}, "pool": "api"}),
+                      "geoip": {"database": str(missing)}}, "site.yaml")
+    assert caught.value.problems == [
+        "site.yaml: listeners[0].routes[0].match.country: a country is a two-letter ISO 3166-1 code in "
+        "capitals, e.g. DE or US, got 'de'",
+        "site.yaml: geoip.database: no readable file at "
+        f"'{missing}' (relative paths start where laneway runs); give the path of a MaxMind .mmdb "
+        "database, e.g. GeoLite2-Country.mmdb",
+    ]
+
+
+def test_a_country_route_with_a_database_parses(tmp_path: Path) -> None:
+    database = write_database(tmp_path / "countries.mmdb")
+    config = parse_config({**document({"match": {"country": "DE"}, "pool": "api"}),
+                           "geoip": {"database": str(database)}})
+    assert config.listeners[0].routes[0].match.country == ["DE"]
+    assert config.geoip is not None and config.geoip.database == str(database)

@@ -45,7 +45,7 @@ def in_order(router: Router, host: str, url: str, method: str, req: Any) -> obje
     path = url.encode().split(b"?")[0]
     facts = Facts(req, url.encode())
     for rule in router.rules:
-        if rule.matches(host_bytes, path, method.encode(), facts, req.peer_address):
+        if rule.matches(host_bytes, path, method.encode(), facts, req.peer_address, req.country):
             return rule.target
     return router.default
 
