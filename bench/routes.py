@@ -8,8 +8,10 @@ every route before it is tried. Two kinds:
   ``path_prefix: /``. laneway looks such a run up in one table.
 - ``header``: N-1 routes ``headers: {X-Route: rK}`` (a map on a header), then
   ``path_prefix: /``; laneway looks such a run up in one table too.
-- ``mixed``: N-1 routes ``{path_prefix: /serviceK/, method: POST}``: none can be looked up in
-  a table, so each is tried in turn. The worst case.
+- ``mixed``: N-1 routes ``{path_prefix: /serviceK/, method: POST}``; laneway finds the routes
+  whose prefix fits in a table and tries only those.
+- ``regex``: N-1 routes ``path_regex: ^/serviceK/``; no table helps, so each is tried in
+  turn. The worst case.
 
     bench/routes.py --routes 100 --kind prefix > laneway-100.yaml.tmpl   # a bench/peers.py template
 
@@ -23,7 +25,7 @@ import argparse
 import json
 from typing import Any
 
-KINDS = ("prefix", "header", "mixed")
+KINDS = ("prefix", "header", "mixed", "regex")
 
 
 def routes(count: int, kind: str, pool: str = "backends") -> list[dict[str, Any]]:
@@ -38,9 +40,11 @@ def routes(count: int, kind: str, pool: str = "backends") -> list[dict[str, Any]
         before = [{"match": {"path_prefix": f"/service{index}/"}, "pool": pool} for index in range(1, count)]
     elif kind == "header":
         before = [{"match": {"headers": {"X-Route": f"r{index}"}}, "pool": pool} for index in range(1, count)]
-    else:
+    elif kind == "mixed":
         before = [{"match": {"path_prefix": f"/service{index}/", "method": "POST"}, "pool": pool}
                   for index in range(1, count)]
+    else:
+        before = [{"match": {"path_regex": f"^/service{index}/"}, "pool": pool} for index in range(1, count)]
     return [*before, {"match": {"path_prefix": "/"}, "pool": pool}]
 
 

@@ -9,11 +9,13 @@ Cheap with many routes, and exactly first-match-wins:
   for other hosts are never tried.
 - Runs of consecutive routes in a chain that test only a path prefix or only an exact path
   become one ``PathTable``: a dict lookup per distinct prefix length instead of one test per
-  route, still answering the first of them that matches. Runs of routes whose one condition
+  route, still answering the first of them that matches. When some routes of such a run test
+  more (a method, a header...), it becomes a ``GuardedPathTable``: the same lookups find the
+  routes whose path fits, and only those are tried, in config order. Runs of routes whose one condition
   is that the same header (or cookie, or query parameter) equals some value become one
   ``ValueTable``, a dict lookup (NGINX's ``map``).
-- Everything else (wildcard hosts, methods, regexes, headers, cookies, query, client address,
-  country) is tried route by route. Headers, cookies and query parameters are read only when such a
+- Routes with neither a path prefix nor an exact path (a path regex, only a method, a
+  wildcard host...) are tried one by one. Headers, cookies and query parameters are read only when such a
   route is tried (``Facts``).
 """
 
@@ -61,6 +63,46 @@ class PathTable:
         return self.targets[best] if best < self.size else None
 
 
+class GuardedPathTable:
+    """Consecutive routes that each test a path prefix or an exact path, some with more
+    conditions: the table finds the routes whose path fits, and only those are tried, in order."""
+
+    __slots__ = ("exact", "lengths", "prefixes")
+
+    def __init__(self, rules: Sequence[RouteRule]) -> None:
+        self.exact: dict[bytes, list[tuple[int, RouteRule]]] = {}
+        self.prefixes: dict[bytes, list[tuple[int, RouteRule]]] = {}
+        for index, rule in enumerate(rules):
+            if rule.path is not None:  # matches() checks a prefix given beside it
+                self.exact.setdefault(rule.path, []).append((index, rule))
+            elif rule.path_prefix is not None:
+                self.prefixes.setdefault(rule.path_prefix, []).append((index, rule))
+        self.lengths = sorted({len(prefix) for prefix in self.prefixes})
+
+    def find(self, host: bytes, path: bytes, method: bytes, facts: Facts | None, peer: object,
+             country: str | None) -> Target | None:
+        hit = self.exact.get(path)
+        found = list(hit) if hit is not None else []
+        prefixes = self.prefixes
+        available = len(path)
+        for length in self.lengths:
+            if length > available:
+                break
+            hit = prefixes.get(path[:length])
+            if hit is not None:
+                found += hit
+        if len(found) > 1:
+            found.sort(key=_first)  # config order
+        for _, rule in found:
+            if rule.matches(host, path, method, facts, peer, country):
+                return rule.target
+        return None
+
+
+def _first(entry: tuple[int, RouteRule]) -> int:
+    return entry[0]
+
+
 class ValueTable:
     """Consecutive routes whose one condition is that the same header, cookie or query
     parameter equals one of some values (NGINX's ``map``); the first match wins."""
@@ -82,7 +124,7 @@ class ValueTable:
         return None if value is None else self.targets.get(value)
 
 
-Step = PathTable | ValueTable | RouteRule
+Step = PathTable | GuardedPathTable | ValueTable | RouteRule
 PATH = ("path", b"")
 
 
@@ -98,12 +140,13 @@ class Chain:
 
         def end_run() -> None:
             if run_key == PATH:
-                steps.append(PathTable(run))
+                pure = all(rule.path_only for rule in run)
+                steps.append(PathTable(run) if pure else GuardedPathTable(run))
             elif run_key is not None:
                 steps.append(ValueTable(*run_key, run))
 
         for rule in rules:
-            key = PATH if rule.path_only else rule.keyed_on
+            key = PATH if rule.path is not None or rule.path_prefix is not None else rule.keyed_on
             if key is not None and key == run_key:
                 run.append(rule)
                 continue
@@ -116,8 +159,8 @@ class Chain:
                     break  # nothing after it can be reached
         end_run()
         self.steps = tuple(steps)
-        self.needs_facts = any(isinstance(step, ValueTable)
-                               or (isinstance(step, RouteRule) and step.needs_facts) for step in steps)
+        self.needs_facts = (any(isinstance(step, ValueTable) for step in steps)
+                            or any(rule.needs_facts for rule in rules))
 
 
 class Router:
@@ -162,7 +205,12 @@ class Router:
                 if step.matches(host, path, method, facts, peer, country):
                     return step.target
                 continue
-            target = step.find(path) if isinstance(step, PathTable) else step.find(facts)  # type: ignore[arg-type]
+            if isinstance(step, PathTable):
+                target = step.find(path)
+            elif isinstance(step, ValueTable):
+                target = step.find(facts)  # type: ignore[arg-type]  # a chain with one has facts
+            else:
+                target = step.find(host, path, method, facts, peer, country)
             if target is not None:
                 return target
         return self.default

@@ -203,3 +203,17 @@ def test_a_request_in_absolute_form_is_routed_by_its_target_not_its_host_header(
     assert pool_of(router, "http://user@ADMIN.example:8080/x/?q", host="www.example") == "a"
     assert pool_of(router, "http://admin.example?q=/x/", host="www.example") == "web"
     assert pool_of(router, "*", host="www.example", method="OPTIONS") == "b"
+
+
+def test_routes_with_a_path_and_more_keep_their_order() -> None:
+    """Routes testing a path and something else are found by their path, then tried in config
+    order, whichever of them has the longer prefix or the exact path."""
+    router, _ = make_router([{"match": {"path_prefix": "/a/b/", "method": "GET"}, "pool": "b"},
+                             {"match": {"path_prefix": "/a/", "method": "GET"}, "pool": "c"},
+                             {"match": {"path": "/a/x", "method": ["GET", "PUT"]}, "pool": "d"},
+                             {"match": {"path_prefix": "/a"}, "pool": "a"}])
+    assert pool_of(router, "/a/b/x") == "b"
+    assert pool_of(router, "/a/x") == "c", "the earlier prefix route beats the later exact one"
+    assert pool_of(router, "/a/x", method="PUT") == "d"
+    assert pool_of(router, "/a/b/x", method="POST") == "a"
+    assert pool_of(router, "/b", method="POST") is None

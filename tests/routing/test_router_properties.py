@@ -30,6 +30,8 @@ simple = st.fixed_dictionaries({}, optional={"host": st.sampled_from(HOSTS)}).fl
     lambda host: st.one_of(
         st.builds(lambda p: {**host, "path_prefix": p}, st.sampled_from(PATHS)),
         st.builds(lambda p: {**host, "path": p}, st.sampled_from(PATHS)),
+        st.builds(lambda p, m: {**host, "path_prefix": p, "method": m}, st.sampled_from(PATHS),
+                  st.sampled_from(["GET", "POST"])),
         st.builds(lambda v: {**host, "headers": {"X-A": v}}, st.sampled_from(["1", "2", ["1", "3"]])),
         st.builds(lambda v: {**host, "cookies": {"c": v}}, st.sampled_from(["1", "2"])),
         st.builds(lambda v: {**host, "query": {"q": v}}, st.sampled_from(["1", ["2", "3"]])),
