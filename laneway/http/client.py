@@ -120,11 +120,10 @@ class ClientConnection(asyncio.Protocol):
         self.settings = listener.settings
         self.access_log = listener.access_log
         self.request_id_header = listener.settings.request_id_header
-        if self.transport is not None:  # a reload may bring routes on address or country
-            self.locate_peer()
 
     def locate_peer(self) -> None:
-        """The client's address and country, only for routes that match on them."""
+        """The client's address and country, only for routes that match on them (when the
+        connection is made, and after a reload that may bring such routes)."""
         router = self.router
         if router.needs_client_address:
             peer = self.transport.get_extra_info("peername")
