@@ -14,9 +14,10 @@ every route before it is tried. Two kinds:
   turn. The worst case.
 
     bench/routes.py --routes 100 --kind prefix > laneway-100.yaml.tmpl   # a bench/peers.py template
+    bench/routes.py --measure          # microseconds per routing decision, 1 and 100 routes, each kind
 
 The template has the placeholders of bench/laneway.yaml.tmpl ({listen}, {b1}..{b3}).
-Standard library only, like bench/peers.py.
+Standard library only, like bench/peers.py; ``--measure`` imports laneway.
 """
 
 from __future__ import annotations
@@ -68,13 +69,44 @@ def template(count: int, kind: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measure(counts: list[int], repeat: int = 7, number: int = 20_000) -> None:
+    """Time ``Router.route`` alone for ``GET /`` with a few headers (the best of ``repeat``)."""
+    import functools
+    import timeit
+
+    from laneway.config import parse_config
+    from laneway.runtime.server import build_pool, build_router
+
+    class Request:  # what the client connection hands the router (laneway.routing.Request)
+        headers = [b"User-Agent: bench\r\n", b"Accept: */*\r\n"]
+        upgrade = forwarded_for = content_length = transfer_encoding = None
+        peer_address = country = None
+
+    request = Request()
+    for kind in KINDS:
+        for count in counts:
+            config = parse_config({"listeners": [{"name": "web", "bind": "127.0.0.1:0",
+                                                  "routes": routes(count, kind, pool="p")}],
+                                   "pools": {"p": {"servers": [{"address": "127.0.0.1:9"}]}}})
+            router = build_router(config.listeners[0], {"p": build_pool("p", config.pools["p"])})
+            decide = functools.partial(router.route, b"127.0.0.1:8080", b"/", b"GET", request)
+            assert decide() is not None
+            best = min(timeit.repeat(decide, number=number, repeat=repeat)) / number
+            print(f"{kind:7} {count:5} routes: {best * 1e6:7.2f} us per routing decision")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--routes", type=int, default=100)
     parser.add_argument("--kind", choices=KINDS, default="prefix")
+    parser.add_argument("--measure", action="store_true",
+                        help="time routing decisions with 1 and --routes routes of every kind")
     args = parser.parse_args()
-    print(template(args.routes, args.kind), end="")
+    if args.measure:
+        measure([1, args.routes])
+    else:
+        print(template(args.routes, args.kind), end="")
 
 
 if __name__ == "__main__":
