@@ -166,3 +166,14 @@ def test_a_country_route_with_a_database_parses(tmp_path: Path) -> None:
                            "geoip": {"database": str(database)}})
     assert config.listeners[0].routes[0].match.country == ["DE"]
     assert config.geoip is not None and config.geoip.database == str(database)
+
+
+def test_a_tcp_listener_takes_no_http_match_split_or_default_pool() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**document({"pool": "api"}), "listeners": [
+            {"name": "db", "bind": "127.0.0.1:5432", "protocol": "tcp", "default_pool": "web",
+             "routes": [{"match": {"sni": "a.example", "method": "GET"}, "pool": "api"},
+                        {"split": [{"pool": "api", "weight": 1}]}]}]}, "site.yaml")
+    [line] = caught.value.problems
+    assert line.startswith("site.yaml: listeners[0]: default_pool, routes[0].match.method, routes[1].split "
+                           "applies only to protocol http"), line
