@@ -10,6 +10,7 @@ throughput claims still come from bench/run.
 
     python3 bench/hotpath.py                 # microseconds per request, keep-alive and close
     python3 bench/hotpath.py --profile       # and the top functions by own time
+    python3 bench/hotpath.py --routes 100    # with 100 routes, the request matching the last
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import cProfile
 import pstats
 import time
 from typing import Any
+
+from routes import KINDS, routes  # bench/routes.py, beside this file
 
 from laneway.config import parse_config
 from laneway.http.client import ClientConnection
@@ -64,8 +67,9 @@ class MemoryTransport(asyncio.Transport):
         self.closed = True
 
 
-async def measure(count: int, repeat: int, profile: bool) -> None:
-    config = parse_config({"listeners": [{"name": "web", "bind": "127.0.0.1:0", "routes": [{"pool": "p"}]}],
+async def measure(count: int, repeat: int, profile: bool, route_count: int = 1, kind: str = "prefix") -> None:
+    config = parse_config({"listeners": [{"name": "web", "bind": "127.0.0.1:0",
+                                          "routes": routes(route_count, kind, pool="p")}],
                            "pools": {"p": {"algorithm": "round_robin",
                                            "servers": [{"address": "127.0.0.1:9"}]}}})
     runtime = Runtime(config)
@@ -124,13 +128,16 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--routes", type=int, default=1, help="routes; the request matches the last (1)")
+    parser.add_argument("--kind", choices=KINDS, default="prefix", help="routes of bench/routes.py (prefix)")
     args = parser.parse_args()
+    work = measure(args.count, args.repeat, args.profile, args.routes, args.kind)
     try:
         import uvloop  # as laneway runs in production
     except ImportError:
-        asyncio.run(measure(args.count, args.repeat, args.profile))
+        asyncio.run(work)
     else:
-        uvloop.run(measure(args.count, args.repeat, args.profile))
+        uvloop.run(work)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ whole document in ``Config``.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -385,9 +386,91 @@ class Pool(Strict):
 SNI_PATTERN = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
+# Request headers laneway consumes or replaces before routing sees the request: a route cannot
+# match on them (Host has match.host; the rest are hop-by-hop or set by laneway itself).
+UNMATCHABLE_HEADERS = frozenset({
+    "host", "connection", "keep-alive", "te", "trailer", "proxy-connection", "proxy-authorization",
+    "proxy-authenticate", "x-real-ip", "x-forwarded-proto",
+})
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
+# A host as routes write it: DNS labels, or an IPv4 address, or a bracketed IPv6 address.
+HOST_NAME = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?")
+
+
+def compile_regex(value: str, what: str) -> str:
+    """Check that ``value`` compiles as a Python regular expression; the error says where."""
+    try:
+        re.compile(value.encode())  # matched against the request's bytes
+    except re.error as error:
+        raise ValueError(f"{what} is not a valid regular expression ({error}); "
+                         f"see https://docs.python.org/3/library/re.html, got {value!r}") from None
+    return value
+
+
+def _shorthand(value: object) -> object:
+    """``true``/``false`` -> present; a string or a list of strings -> equals."""
+    if isinstance(value, bool):
+        return {"present": value}
+    if isinstance(value, str | list):
+        return {"equals": value}
+    return value
+
+
+class ValueTest(Strict):
+    """What a named cookie or query parameter must be: present (or absent), or equal to a value."""
+
+    present: bool | None = None
+    equals: list[str] | None = Field(default=None, min_length=1, description="any one of these")
+
+    @field_validator("equals", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ValueTest:
+        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(given) != 1:
+            choices = ", ".join(type(self).model_fields)
+            raise ValueError(f"give exactly one of {choices}, got {', '.join(given) or 'none'}; "
+                             "e.g. {equals: 'true'} or {present: true}")
+        return self
+
+
+class HeaderTest(ValueTest):
+    """What a named header must be: present (or absent), equal to a value, or match a regex."""
+
+    regex: str | None = Field(default=None, description="Python re, searched in the value")
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        return None if value is None else compile_regex(value, "regex")
+
+
+ValueCondition = Annotated[ValueTest, BeforeValidator(_shorthand)]
+HeaderCondition = Annotated[HeaderTest, BeforeValidator(_shorthand)]
+
+
+def _one_or_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
 class Match(Strict):
-    host: str | None = Field(default=None, description="exact Host, without port")
+    """What a request must have for a route to take it; every condition given must hold."""
+
+    host: str | None = Field(default=None, description="exact Host without port, or *.example.com")
     path_prefix: str | None = None
+    path: str | None = Field(default=None, description="the exact path, without the query")
+    path_regex: str | None = Field(default=None, description="Python re, searched in the path")
+    method: Annotated[list[str], BeforeValidator(_one_or_list)] | None = Field(default=None, min_length=1)
+    headers: dict[str, HeaderCondition] | None = Field(default=None, min_length=1)
+    cookies: dict[str, ValueCondition] | None = Field(default=None, min_length=1)
+    query: dict[str, ValueCondition] | None = Field(default=None, min_length=1)
+    client_address: Annotated[list[str], BeforeValidator(_one_or_list)] | None = Field(
+        default=None, min_length=1, description="CIDR ranges, IPv4 or IPv6")
+    # The client address's country in the geoip database (ISO 3166-1 alpha-2 codes).
+    country: Annotated[list[str], BeforeValidator(_one_or_list)] | None = Field(default=None, min_length=1)
     sni: str | None = Field(default=None, description="TLS server name (tcp listeners); *.example.com "
                                                       "for any subdomain")
 
@@ -401,17 +484,136 @@ class Match(Strict):
                                  f"subdomains, got {value!r}")
         return value
 
-    @field_validator("path_prefix")
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host = value.lower().rstrip(".")
+        if host.startswith("[") and host.endswith("]"):
+            try:
+                ipaddress.IPv6Address(host[1:-1])
+            except ValueError:
+                raise ValueError(f"a host in [...] is an IPv6 address, got {value!r}") from None
+            return host
+        wildcard = host.startswith("*.")
+        name = host[2:] if wildcard else host
+        if ":" in name:
+            raise ValueError(f"a host is matched without its port; write {name.split(':')[0]!r}, "
+                             f"got {value!r}")
+        if not HOST_NAME.fullmatch(name):
+            raise ValueError("a host is a name such as admin.example.com, or *.example.com for "
+                             f"every name under example.com (a * only as the first label), got {value!r}")
+        return host
+
+    @field_validator("path_prefix", "path")
     @classmethod
     def _slash(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("/"):
-            raise ValueError(f"a path prefix starts with /, got {value!r}")
+            raise ValueError(f"a path starts with /, got {value!r}")
+        if value is not None and not re.fullmatch(r"[\x21-\x7e]*", value):
+            raise ValueError("a path has no spaces or control characters (write them percent-encoded, "
+                             f"as clients send them), got {value!r}")
         return value
+
+    @field_validator("path_regex")
+    @classmethod
+    def _path_regex(cls, value: str | None) -> str | None:
+        return None if value is None else compile_regex(value, "path_regex")
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: list[str] | None) -> list[str] | None:
+        for method in value or ():
+            if not re.fullmatch(r"[A-Z]+", method):
+                raise ValueError(f"a method is upper-case letters, e.g. GET or POST, got {method!r}")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, HeaderTest] | None) -> dict[str, HeaderTest] | None:
+        for name in value or ():
+            if not HEADER_NAME.fullmatch(name):
+                raise ValueError(f"a header name is letters, digits and -, e.g. X-Mobile-App, got {name!r}")
+            if name.lower() == "host":
+                raise ValueError("match the Host header with match.host, e.g. host: admin.example.com")
+            if name.lower() in UNMATCHABLE_HEADERS:
+                raise ValueError(f"{name} is hop-by-hop or set by laneway, so a route cannot match "
+                                 "on it; match on another header")
+        lowered = [name.lower() for name in value or ()]
+        twice = sorted({name for name in lowered if lowered.count(name) > 1})
+        if twice:
+            raise ValueError(f"header names ignore case, so {', '.join(twice)} is given twice; "
+                             "keep one")
+        return value
+
+    @field_validator("cookies", "query")
+    @classmethod
+    def _names(cls, value: dict[str, ValueTest] | None) -> dict[str, ValueTest] | None:
+        for name in value or ():
+            if not name or not re.fullmatch(r"[\x21-\x7e]+", name) or ";" in name or "=" in name:
+                raise ValueError(f"a name has no spaces, ';' or '=', got {name!r}")
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _countries(cls, value: list[str] | None) -> list[str] | None:
+        for code in value or ():
+            if not re.fullmatch(r"[A-Z]{2}", code):
+                raise ValueError("a country is a two-letter ISO 3166-1 code in capitals, e.g. DE or US, "
+                                 f"got {code!r}")
+        return value
+
+    @field_validator("client_address")
+    @classmethod
+    def _networks(cls, value: list[str] | None) -> list[str] | None:
+        for text in value or ():
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError("client_address takes address ranges such as 10.0.0.0/8, "
+                                 f"192.168.1.7 or 2001:db8::/32, got {text!r}") from None
+        return value
+
+
+class SplitArm(Strict):
+    pool: str
+    weight: int = Field(ge=0, le=1_000_000, description="a share relative to the other arms")
+
+
+class Sticky(Strict):
+    """Keep a client on the arm it first got: laneway sets a cookie naming the arm."""
+
+    cookie: str = Field(min_length=1, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    # Signs the cookie; give every instance the same one so that any of them honours it.
+    # Without it each instance makes its own at start, and clients are re-assigned after a restart.
+    secret: str | None = Field(default=None, min_length=16)
+    # The cookie's lifetime; without it, a session cookie (kept until the browser closes).
+    max_age: Duration | None = Field(default=None, gt=0)
 
 
 class Route(Strict):
     match: Match = Match()
-    pool: str
+    pool: str | None = None
+    split: list[SplitArm] | None = Field(default=None, min_length=1)
+    sticky: Sticky | None = None
+
+    @model_validator(mode="after")
+    def _action(self) -> Route:
+        if (self.pool is None) == (self.split is None):
+            raise ValueError("give exactly one of pool (e.g. pool: web) or split (e.g. split: "
+                             "[{pool: web-v2, weight: 10}, {pool: web, weight: 90}])")
+        if self.split is not None:
+            if not any(arm.weight > 0 for arm in self.split):
+                raise ValueError("split: at least one arm needs a weight above 0")
+            names = [arm.pool for arm in self.split]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ValueError(f"split: pool {', '.join(twice)} is named twice; give each pool one arm")
+        if self.sticky is not None and self.split is None:
+            raise ValueError("sticky applies to a split (it remembers the arm); a route to one pool "
+                             "needs no stickiness")
+        return self
 
 
 class ClientTimeouts(Strict):
@@ -442,6 +644,8 @@ class Listener(Strict):
     pool: str | None = None
     # tcp: read a PROXY protocol header (v1 or v2) from a balancer in front (docs/tcp.md).
     accept_proxy_protocol: bool = False
+    # http: where a request that no route matches goes; without it, such a request gets a 404.
+    default_pool: str | None = None
     timeouts: ClientTimeouts = ClientTimeouts()
     limits: Limits = Limits()
     # A header carrying each request's id (e.g. X-Request-Id): kept when the client sent
@@ -465,15 +669,18 @@ class Listener(Strict):
         if wrong:
             raise ValueError(f"{', '.join(wrong)} applies only to protocol tcp; set protocol: tcp, "
                              "or remove it")
-        if not self.routes:
-            raise ValueError("an http listener needs routes, e.g. routes: [{pool: web}]")
+        if not self.routes and self.default_pool is None:
+            raise ValueError("an http listener needs routes, e.g. routes: [{pool: web}], a default_pool, "
+                             "or both")
 
     def _check_tcp(self) -> None:
-        wrong = ["limits"] if "limits" in self.model_fields_set else []
+        wrong: list[str] = [name for name in ("limits", "default_pool") if name in self.model_fields_set]
         wrong += [f"timeouts.{name}" for name in HTTP_TIMEOUTS if name in self.timeouts.model_fields_set]
         for index, route in enumerate(self.routes):
-            wrong += [f"routes[{index}].match.{name}" for name in ("host", "path_prefix")
-                      if getattr(route.match, name) is not None]
+            wrong += [f"routes[{index}].match.{name}" for name in sorted(route.match.model_fields_set)
+                      if name != "sni"]
+            wrong += [f"routes[{index}].{name}" for name in ("split", "sticky")
+                      if name in route.model_fields_set]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} applies only to protocol http; a tcp listener reads "
                              "no HTTP: route by sni, or use an http listener")
@@ -489,7 +696,12 @@ class Listener(Strict):
     @property
     def pool_names(self) -> list[str]:
         """Every pool this listener sends traffic to."""
-        return [self.pool] if self.pool is not None else [route.pool for route in self.routes]
+        if self.pool is not None:
+            return [self.pool]
+        names = []
+        for route in self.routes:
+            names += [route.pool] if route.pool is not None else [arm.pool for arm in route.split or []]
+        return names + ([self.default_pool] if self.default_pool is not None else [])
 
     @field_validator("bind")
     @classmethod
@@ -513,11 +725,26 @@ class AccessLog(Strict):
     format: Literal["json", "combined"] = "json"
 
 
+class GeoIP(Strict):
+    """A MaxMind-format database (GeoLite2-Country, GeoIP2-Country or City) for match.country."""
+
+    database: str = Field(min_length=1, description="path to the .mmdb file")
+
+    @field_validator("database")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        if not os.path.isfile(value) or not os.access(value, os.R_OK):
+            raise ValueError(f"no readable file at {value!r} (relative paths start where laneway runs); "
+                             "give the path of a MaxMind .mmdb database, e.g. GeoLite2-Country.mmdb")
+        return value
+
+
 class Config(Strict):
     listeners: list[Listener] = Field(min_length=1)
     pools: dict[str, Pool] = Field(min_length=1)
     shutdown_grace: Duration = Field(default=10.0, ge=0)
     access_log: AccessLog | None = None
+    geoip: GeoIP | None = None
 
 
 def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -543,21 +770,36 @@ def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:
                                  f"{name!r} is already the name of listeners[{seen[name]}]; "
                                  "give each listener its own name"))
             seen.setdefault(name, index)
-        pool = listener.get("pool")
-        if isinstance(pool, str) and pool_names is not None and pool not in pool_names:
-            problems.append((f"listeners[{index}].pool",
-                             f"no pool is named {pool!r}; defined pools: "
-                             f"{', '.join(pool_names) or '(none)'}"))
         routes = listener.get("routes")
         for route_index, route in enumerate(routes if isinstance(routes, list) else []):
-            pool = route.get("pool") if isinstance(route, dict) else None
+            match = route.get("match") if isinstance(route, dict) else None
+            if isinstance(match, dict) and "country" in match and not document.get("geoip"):
+                problems.append((f"listeners[{index}].routes[{route_index}].match.country",
+                                 "needs a database of addresses' countries: add geoip: "
+                                 "{database: /path/to/GeoLite2-Country.mmdb} at the top of the config"))
+        for path, pool in pools_named(listener, f"listeners[{index}]"):
             if isinstance(pool, str) and pool_names is not None and pool not in pool_names:
-                problems.append((f"listeners[{index}].routes[{route_index}].pool",
-                                 f"no pool is named {pool!r}; defined pools: "
-                                 f"{', '.join(pool_names) or '(none)'}"))
+                problems.append((path, f"no pool is named {pool!r}; defined pools: "
+                                       f"{', '.join(pool_names) or '(none)'}"))
     if isinstance(pools, dict) and isinstance(listeners, list):
         problems.extend(_pool_protocol_errors(pools, listeners))
     return problems
+
+
+def pools_named(listener: Mapping[str, Any], where: str) -> list[tuple[str, object]]:
+    """(field path, value) of every place a listener names a pool, as the file has them."""
+    named: list[tuple[str, object]] = [(f"{where}.pool", listener.get("pool")),
+                                       (f"{where}.default_pool", listener.get("default_pool"))]
+    routes = listener.get("routes")
+    for route_index, route in enumerate(routes if isinstance(routes, list) else []):
+        if not isinstance(route, dict):
+            continue
+        named.append((f"{where}.routes[{route_index}].pool", route.get("pool")))
+        split = route.get("split")
+        for arm_index, arm in enumerate(split if isinstance(split, list) else []):
+            if isinstance(arm, dict):
+                named.append((f"{where}.routes[{route_index}].split[{arm_index}].pool", arm.get("pool")))
+    return named
 
 
 def _pool_protocol_errors(pools: Mapping[str, Any], listeners: list[Any]) -> list[tuple[str, str]]:
@@ -567,10 +809,8 @@ def _pool_protocol_errors(pools: Mapping[str, Any], listeners: list[Any]) -> lis
     for listener in listeners:
         if not isinstance(listener, dict):
             continue
-        routes = listener.get("routes")
-        routes = [route for route in routes if isinstance(route, dict)] if isinstance(routes, list) else []
         user = (str(listener.get("name")), str(listener.get("protocol", "http")))
-        for name in [listener.get("pool")] + [route.get("pool") for route in routes]:
+        for _, name in pools_named(listener, ""):
             if isinstance(name, str):
                 users.setdefault(name, []).append(user)
     for name, used_by in users.items():

@@ -42,9 +42,11 @@ from laneway.http.messages import (
     error_response,
 )
 from laneway.http.upstream import UpstreamConnection
+from laneway.routing import Split, parse_client_address
 
 if TYPE_CHECKING:
     from laneway.http.listener import HttpListener
+    from laneway.routing.request import Address
     from laneway.upstream import Server
 
 log = logging.getLogger("laneway.http")
@@ -79,6 +81,8 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
+        self.peer_address: Address | None = None  # only when a route matches on it
+        self.country: str | None = None  # likewise
         self.pick_context = NO_CONTEXT
         self.paused = 0
         self.write_blocked = False
@@ -117,6 +121,15 @@ class ClientConnection(asyncio.Protocol):
         self.access_log = listener.access_log
         self.request_id_header = listener.settings.request_id_header
 
+    def locate_peer(self) -> None:
+        """The client's address and country, only for routes that match on them (when the
+        connection is made, and after a reload that may bring such routes)."""
+        router = self.router
+        if router.needs_client_address:
+            peer = self.transport.get_extra_info("peername")
+            self.peer_address = parse_client_address(peer[0] if peer else None)
+            self.country = router.country_of(self.peer_address) if router.needs_country else None
+
     # ------------------------------------------------------------------ asyncio protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -124,6 +137,8 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client_ip = peer[0].encode() if peer else b""
         self.pick_context = PickContext(client_address=peer[0] if peer else None)
+        if self.router.needs_client_address:
+            self.locate_peer()
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
         self.listener.connections.add(self)
         self.listener.sweeper.watched.add(self)
@@ -303,11 +318,16 @@ class ClientConnection(asyncio.Protocol):
         upgrade = self.upgrade is not None and self.connection_tokens is not None and (
             b"upgrade" in self.connection_tokens)
 
-        pool = self.router.route(self.host or b"", self.url)
-        if pool is None:
+        target = self.router.route(self.host or b"", self.url, method, self)
+        if target is None:
             # Closes the connection: llhttp cannot go on after a callback stopped it. Keeping
             # it open needs answers made by laneway itself to queue like any other exchange.
             raise HttpError(404, "no route matches this request")
+        response_extra = b""
+        if isinstance(target, Split):
+            pool, response_extra = target.choose(self)
+        else:
+            pool = target
 
         request_id = None
         extra = b""
@@ -336,6 +356,7 @@ class ClientConnection(asyncio.Protocol):
         total = pool.retry.total_timeout
         if total is not None:
             exchange.deadline_at = exchange.started_at + total
+        exchange.response_extra = response_extra
         if pool.hash_source is not None:
             exchange.context = PickContext(self.pick_context.client_address, self.hash_key)
         self.parsing = exchange

@@ -50,6 +50,7 @@ class Exchange:
         "pool",
         "request_complete",
         "response_complete",
+        "response_extra",
         "response_started",
         "served_by",
         "server",
@@ -97,6 +98,9 @@ class Exchange:
         self.served_by: str | None = None
         self.head_at = 0.0
         self.bytes_out = 0
+        # Header lines laneway adds to the response head, each led by CRLF (a split's
+        # sticky Set-Cookie); empty for most requests.
+        self.response_extra = b""
 
     def send(self, data: bytes) -> None:
         """Queue request bytes for the server (flushed by the client connection)."""

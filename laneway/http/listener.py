@@ -52,6 +52,7 @@ class HttpListener:
         self.access_log = access_log
         for connection in self.connections:
             connection.reconfigure()
+            connection.locate_peer()
 
     def new_request_id(self) -> bytes:
         return b"%s%016x" % (self.id_prefix, next(self.id_counter))

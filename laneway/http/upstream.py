@@ -234,6 +234,8 @@ class UpstreamConnection(asyncio.Protocol):
             exchange.client_keep_alive = False
         elif not exchange.http11:
             parts.append(b"\r\nConnection: keep-alive")
+        if exchange.response_extra:
+            parts.append(exchange.response_extra)
         parts.append(b"\r\n\r\n")
         self.out.append(b"".join(parts))
         if self.head_only:

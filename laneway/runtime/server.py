@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
 import random
+import re
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from laneway.balancing import create
 from laneway.config import Config
-from laneway.config.schema import HealthCheck, Listener
+from laneway.config.schema import HealthCheck, Listener, Match, ValueTest
 from laneway.config.schema import Pool as PoolConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, ListenerSettings
 from laneway.http import client as http_client
-from laneway.routing import Router, RouteRule
+from laneway.routing import GeoIP, Router, RouteRule, Split, StickyCookie, ValueMatch
 from laneway.tcp import SniRoute, TcpListener, TcpRoutes
 from laneway.upstream import Pool, RetryPolicy, Server
 
@@ -94,16 +97,64 @@ def build_checker(pool: Pool, check: HealthCheck, rng: random.Random | None = No
                          jitter=check.jitter, rng=rng)
 
 
-def build_router(listener: Listener, pools: dict[str, Pool]) -> Router:
+def build_router(listener: Listener, pools: dict[str, Pool], *, secret: bytes | None = None,
+                 geoip: GeoIP | None = None) -> Router:
+    """``secret`` signs sticky split cookies that configure none (one per instance by default)."""
+    instance_secret = secret or secrets.token_bytes(32)
     rules = []
     for route in listener.routes:
-        match = route.match
-        rules.append(RouteRule(
-            pools[route.pool],
-            host=match.host.lower().encode() if match.host else None,
-            path_prefix=match.path_prefix.encode() if match.path_prefix else None,
-        ))
-    return Router(rules)
+        target: Pool | Split
+        if route.split is not None:
+            sticky = None
+            if route.sticky is not None:
+                config = route.sticky
+                sticky = StickyCookie(
+                    config.cookie.encode(),
+                    config.secret.encode() if config.secret is not None else instance_secret,
+                    max_age=None if config.max_age is None else max(1, round(config.max_age)))
+            target = Split([(pools[arm.pool], arm.weight) for arm in route.split], sticky=sticky,
+                           scope=listener.name)
+        else:
+            assert route.pool is not None  # the schema asks for pool or split
+            target = pools[route.pool]
+        rules.append(build_rule(route.match, target))
+    default = pools[listener.default_pool] if listener.default_pool is not None else None
+    return Router(rules, default, geoip=geoip)
+
+
+def build_rule(match: Match, target: Pool | Split) -> RouteRule:
+    host = match.host.encode() if match.host is not None else None
+    wildcard = host is not None and host.startswith(b"*.")
+    return RouteRule(
+        target,
+        host=None if wildcard else host,
+        host_suffix=host[1:] if host is not None and wildcard else None,
+        path_prefix=match.path_prefix.encode() if match.path_prefix is not None else None,
+        path=match.path.encode() if match.path is not None else None,
+        path_regex=re.compile(match.path_regex.encode()) if match.path_regex is not None else None,
+        methods=frozenset(method.encode() for method in match.method) if match.method else None,
+        headers=value_matches(match.headers, lower=True),
+        cookies=value_matches(match.cookies),
+        query=value_matches(match.query),
+        networks=tuple(ipaddress.ip_network(network, strict=False) for network in match.client_address or ()),
+        countries=frozenset(match.country) if match.country is not None else None,
+    )
+
+
+def value_matches(tests: Mapping[str, ValueTest] | None, *, lower: bool = False,
+                  ) -> tuple[tuple[bytes, ValueMatch], ...]:
+    """Header names are compared in lower case (RFC 9110 5.1); cookie and query names as given."""
+    return tuple(((name.lower() if lower else name).encode(), value_match(test))
+                 for name, test in (tests or {}).items())
+
+
+def value_match(test: ValueTest) -> ValueMatch:
+    regex = getattr(test, "regex", None)  # headers only
+    return ValueMatch(
+        present=test.present,
+        equals=frozenset(value.encode() for value in test.equals) if test.equals is not None else None,
+        regex=re.compile(regex.encode()) if regex is not None else None,
+    )
 
 
 def build_tcp_listener(listener: Listener, pools: dict[str, Pool],
@@ -111,7 +162,8 @@ def build_tcp_listener(listener: Listener, pools: dict[str, Pool],
     if listener.pool is not None:
         routes = TcpRoutes([SniRoute(pools[listener.pool])])
     else:
-        routes = TcpRoutes([SniRoute(pools[route.pool], route.match.sni) for route in listener.routes])
+        # The schema allows a tcp route no split, so each names one pool.
+        routes = TcpRoutes([SniRoute(pools[route.pool or ""], route.match.sni) for route in listener.routes])
     return TcpListener(listener.name, routes, loop, idle_timeout=listener.timeouts.idle,
                        handshake_timeout=listener.timeouts.handshake,
                        accept_proxy_protocol=listener.accept_proxy_protocol)
@@ -161,6 +213,10 @@ class Runtime:
         self.sweeper: DeadlineSweeper | None = None
         self.access_log: AccessLog | None = None
         self.draining: set[asyncio.Task[None]] = set()  # listeners a reload removed
+        self.geoip: GeoIP | None = None
+        # Signs sticky split cookies that configure no secret; kept across reloads so that
+        # clients keep their arms.
+        self.split_secret = secrets.token_bytes(32)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -169,12 +225,16 @@ class Runtime:
             self.access_log = AccessLog(loop, self.config.access_log.path, self.config.access_log.format)
         self.pools = {name: build_pool(name, pool, clock=loop.time)
                       for name, pool in self.config.pools.items()}
+        if self.config.geoip is not None:
+            self.geoip = GeoIP(self.config.geoip.database)
         try:
             for listener_config in self.config.listeners:
                 self.listeners.append(await self._start_listener(listener_config, self.pools))
         except OSError:
             for listener in self.listeners:
                 listener.stop_accepting()
+            if self.geoip is not None:
+                self.geoip.close()
             raise
         self.sweeper.start()
         for name, pool_config in self.config.pools.items():
@@ -188,11 +248,14 @@ class Runtime:
         if config.protocol == "tcp":
             listener = build_tcp_listener(config, pools, self.sweeper.loop)
         else:
-            listener = HttpListener(config.name, build_router(config, pools), listener_settings(config),
+            listener = HttpListener(config.name, self._router(config, pools), listener_settings(config),
                                     self.sweeper, access_log=self.access_log)
         host, port = config.host_port
         self.listener_addresses[listener.name] = await listener.start(host, port)
         return listener
+
+    def _router(self, config: Listener, pools: dict[str, Pool]) -> Router:
+        return build_router(config, pools, secret=self.split_secret, geoip=self.geoip)
 
     def _watch_pool(self, pool: Pool, config: PoolConfig) -> None:
         """Start the pool's health checks, passive checks and circuit breakers."""
@@ -232,6 +295,9 @@ class Runtime:
         current = {listener.name: listener for listener in self.listeners}
         old_binds = {listener.name: listener.bind for listener in old_config.listeners}
         started: list[HttpListener | TcpListener] = []
+        old_geoip = self.geoip
+        if config.geoip != old_config.geoip:  # a bad database raises here: nothing changed yet
+            self.geoip = None if config.geoip is None else GeoIP(config.geoip.database)
         try:
             for listener_config in config.listeners:
                 if old_binds.get(listener_config.name) != listener_config.bind:
@@ -239,6 +305,10 @@ class Runtime:
         except OSError:
             for listener in started:
                 listener.stop_accepting()
+            if self.geoip is not old_geoip:
+                if self.geoip is not None:
+                    self.geoip.close()
+                self.geoip = old_geoip
             raise
         access_log = self.access_log
         if config.access_log != old_config.access_log:
@@ -264,10 +334,12 @@ class Runtime:
             if isinstance(listener, TcpListener):
                 listener.reconfigure(build_tcp_listener(listener_config, pools, loop))
             else:
-                listener.reconfigure(build_router(listener_config, pools), listener_settings(listener_config),
+                listener.reconfigure(self._router(listener_config, pools), listener_settings(listener_config),
                                      access_log)
             staying.append(listener)
         self.listeners = staying
+        if old_geoip is not None and old_geoip is not self.geoip:
+            old_geoip.close()  # every router that used it has been replaced
         for name, listener in current.items():
             log.info("listener %s: closed by the new config; draining", name)
             listener.stop_accepting()
@@ -296,6 +368,9 @@ class Runtime:
         await asyncio.gather(*(listener.drain(grace) for listener in self.listeners), *self.draining)
         for pool in self.pools.values():
             pool.close_idle()
+        if self.geoip is not None:
+            self.geoip.close()
+            self.geoip = None
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None

@@ -79,7 +79,7 @@ def test_a_fractional_weight_asks_for_a_whole_number() -> None:
         ("    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    colour: blue\n", "listeners[0].colour"),
         ("{address: 127.0.0.1:9001}", "{address: 127.0.0.1:9001, wieght: 2}", "pools.api.servers[0].wieght"),
         ("pools:\n", "pool:\n  x: 1\npools:\n", "pool"),
-        ("{path_prefix: /api/}", "{path_prefix: /api/, method: GET}", "listeners[0].routes[0].match.method"),
+        ("{path_prefix: /api/}", "{path_prefix: /api/, verb: GET}", "listeners[0].routes[0].match.verb"),
     ],
 )
 def test_an_unknown_key_is_an_error_naming_its_path(old: str, new: str, path: str) -> None:
@@ -221,7 +221,7 @@ def test_a_listener_name_with_a_space_says_which_characters_are_allowed() -> Non
         ("bind: 127.0.0.1:8080", "bind: '[::zz]:80'",
          "listeners[0].bind: bind has an invalid IPv6 address in [...], got '[::zz]:80'"),
         ("{path_prefix: /api/}", "{path_prefix: api/}",
-         "listeners[0].routes[0].match.path_prefix: a path prefix starts with /, got 'api/'"),
+         "listeners[0].routes[0].match.path_prefix: a path starts with /, got 'api/'"),
         ("{address: 127.0.0.1:9002}", "{address: 127.0.0.1:9001}",
          "pools.api: server listed twice: 127.0.0.1:9001"),
     ],

@@ -26,7 +26,8 @@ PROBE_PATH = "/__probe__"
 def make_config(servers: list[str], *, listener: dict[str, Any] | None = None,
                 pool: dict[str, Any] | None = None, routes: list[dict[str, Any]] | None = None,
                 pools: dict[str, Any] | None = None, shutdown_grace: str | None = None,
-                access_log: dict[str, Any] | None = None) -> dict[str, Any]:
+                access_log: dict[str, Any] | None = None,
+                top: dict[str, Any] | None = None) -> dict[str, Any]:
     """A config document: listener ``web`` on 127.0.0.1:0 routing everything to pool ``p``.
 
     ``listener`` and ``pool`` are merged into the listener and the pool (e.g.
@@ -43,6 +44,7 @@ def make_config(servers: list[str], *, listener: dict[str, Any] | None = None,
         document["shutdown_grace"] = shutdown_grace
     if access_log is not None:
         document["access_log"] = access_log
+    document.update(top or {})  # other top-level settings, e.g. {"geoip": {...}}
     return document
 
 
