@@ -14,9 +14,10 @@ from laneway.config import Config
 from laneway.config.schema import HealthCheck, Listener
 from laneway.config.schema import Pool as PoolConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
-from laneway.http import AccessLog, DeadlineSweeper, HttpListener, ListenerSettings
+from laneway.http import AccessLog, DeadlineSweeper, HttpListener, HttpsRedirect, ListenerSettings
 from laneway.http import client as http_client
 from laneway.routing import Router, RouteRule
+from laneway.runtime.tls import listener_context, pool_context
 from laneway.tcp import SniRoute, TcpListener, TcpRoutes
 from laneway.upstream import Pool, RetryPolicy, Server
 
@@ -59,7 +60,9 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
     pool = Pool(name, servers, create(config.algorithm, rng, **config.algorithm_options),
                 connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response,
                 hash_source=hash_source, retry=retry_policy(config),
-                proxy_protocol=config.proxy_protocol, clock=clock)
+                proxy_protocol=config.proxy_protocol, clock=clock,
+                tls=pool_context(config.tls) if config.tls is not None else None,
+                tls_server_name=config.tls.server_name if config.tls is not None else None)
     for server in pool.servers:
         pool.set_limits(server, max_requests=config.limits.max_requests,
                         max_connecting=config.limits.max_connecting)
@@ -89,7 +92,7 @@ def build_checker(pool: Pool, check: HealthCheck, rng: random.Random | None = No
     else:
         probe = HttpProbe(method=check.method, path=check.path, host=check.host,
                           expect_status=check.expect_status, expect_body=check.expect_body,
-                          timeout=check.timeout)
+                          timeout=check.timeout, tls=pool.tls, tls_server_name=pool.tls_server_name)
     return HealthChecker(pool, probe, interval=check.interval, rise=check.rise, fall=check.fall,
                          jitter=check.jitter, rng=rng)
 
@@ -113,7 +116,7 @@ def build_tcp_listener(listener: Listener, pools: dict[str, Pool],
     else:
         routes = TcpRoutes([SniRoute(pools[route.pool], route.match.sni) for route in listener.routes])
     return TcpListener(listener.name, routes, loop, idle_timeout=listener.timeouts.idle,
-                       handshake_timeout=listener.timeouts.handshake,
+                       handshake_timeout=listener.handshake_timeout,
                        accept_proxy_protocol=listener.accept_proxy_protocol)
 
 
@@ -125,6 +128,7 @@ def listener_settings(listener: Listener) -> ListenerSettings:
         max_request_line=listener.limits.max_request_line,
         max_header_size=listener.limits.max_header_size,
         request_id_header=listener.request_id_header.lower().encode() if listener.request_id_header else None,
+        handshake_timeout=listener.handshake_timeout,
     )
 
 
@@ -188,8 +192,12 @@ class Runtime:
         if config.protocol == "tcp":
             listener = build_tcp_listener(config, pools, self.sweeper.loop)
         else:
-            listener = HttpListener(config.name, build_router(config, pools), listener_settings(config),
-                                    self.sweeper, access_log=self.access_log)
+            redirect = config.redirect_to_https
+            listener = HttpListener(
+                config.name, build_router(config, pools), listener_settings(config), self.sweeper,
+                access_log=self.access_log,
+                ssl_context=listener_context(config.tls) if config.tls is not None else None,
+                redirect=HttpsRedirect(redirect.port, redirect.status) if redirect is not None else None)
         host, port = config.host_port
         self.listener_addresses[listener.name] = await listener.start(host, port)
         return listener
