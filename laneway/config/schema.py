@@ -611,7 +611,8 @@ class Listener(Strict):
                              "redirect_to_https: true for one that only sends clients to HTTPS")
 
     def _check_tcp(self) -> None:
-        wrong = [name for name in ("limits", "tls", "redirect_to_https") if name in self.model_fields_set]
+        wrong: list[str] = [name for name in ("limits", "tls", "redirect_to_https")
+                            if name in self.model_fields_set]
         wrong += [f"timeouts.{name}" for name in HTTP_TIMEOUTS if name in self.timeouts.model_fields_set]
         for index, route in enumerate(self.routes):
             wrong += [f"routes[{index}].match.{name}" for name in ("host", "path_prefix")

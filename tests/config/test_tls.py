@@ -49,7 +49,27 @@ def test_a_good_tls_listener_loads_with_its_defaults(ca: trustme.CA, tmp_path: P
     tls = config.listeners[0].tls
     assert tls is not None
     assert (tls.min_version, tls.ciphers, tls.client_ca) == ("1.2", None, None)
-    assert config.listeners[0].timeouts.handshake == 10.0
+    assert config.listeners[0].handshake_timeout == 10.0
+
+
+def test_timeouts_handshake_applies_to_tls_listeners_and_tcp_ones_only(ca: trustme.CA, tmp_path: Path) -> None:
+    doc = document({"certificates": [write_pair(ca, tmp_path)]})
+    doc["listeners"][0]["timeouts"] = {"handshake": "3s"}
+    assert parse_config(doc).listeners[0].handshake_timeout == 3.0
+    del doc["listeners"][0]["tls"]
+    lines = problems(doc)
+    assert len(lines) == 1 and "timeouts.handshake applies only to protocol tcp" in lines[0]
+    tcp = parse_config({"listeners": [{"name": "db", "bind": "127.0.0.1:0", "protocol": "tcp", "pool": "p"}],
+                        "pools": {"p": {"servers": [{"address": "127.0.0.1:9001"}]}}})
+    assert tcp.listeners[0].handshake_timeout == 5.0
+
+
+def test_tls_and_redirect_to_https_are_for_http_listeners(ca: trustme.CA, tmp_path: Path) -> None:
+    lines = problems({"listeners": [{"name": "db", "bind": "127.0.0.1:0", "protocol": "tcp", "pool": "p",
+                                     "tls": {"certificates": [write_pair(ca, tmp_path)]},
+                                     "redirect_to_https": True}],
+                      "pools": {"p": {"servers": [{"address": "127.0.0.1:9001"}]}}})
+    assert len(lines) == 1 and "tls, redirect_to_https applies only to protocol http" in lines[0]
 
 
 def test_min_version_may_be_written_as_a_yaml_number(ca: trustme.CA, tmp_path: Path) -> None:
@@ -156,8 +176,9 @@ def test_a_redirect_listener_needs_no_routes_and_takes_none(ca: trustme.CA, tmp_
     doc = document()
     listener = doc["listeners"][0]
     del listener["routes"]
-    assert problems(doc) == ["site.yaml: listeners[0]: routes is required but missing; add routes, or "
-                             "redirect_to_https: true for a listener that only sends clients to HTTPS"]
+    assert problems(doc) == ["site.yaml: listeners[0]: an http listener needs routes, e.g. routes: "
+                             "[{pool: web}]; or redirect_to_https: true for one that only sends "
+                             "clients to HTTPS"]
     listener["redirect_to_https"] = True
     redirect = parse_config(doc).listeners[0].redirect_to_https
     assert redirect is not None and (redirect.port, redirect.status) == (443, 301)

@@ -38,10 +38,11 @@ def test_the_https_listener_of_the_example_validates(tmp_path: Path) -> None:
     text = uncomment_block(text, "Plain HTTP answered with a 301")
     config_file.write_text(uncomment_block(text, "for requests and health checks alike"))
     config = load_config(config_file)
-    https = config.listeners[1]
+    listeners = {listener.name: listener for listener in config.listeners}
+    https = listeners["https"]
     assert https.name == "https" and https.tls is not None
     assert len(https.tls.certificates) == 2 and https.timeouts.handshake == 10.0
-    redirect = config.listeners[2]
+    redirect = listeners["http-to-https"]
     assert redirect.name == "http-to-https" and redirect.redirect_to_https is not None
     pool_tls = config.pools["api"].tls
     assert pool_tls is not None and pool_tls.verify and pool_tls.server_name == "api.internal"
