@@ -59,11 +59,16 @@ class HttpListener:
         self.server: asyncio.Server | None = None
         self.tls: TlsAcceptor | None = None
 
-    def reconfigure(self, router: Router, settings: ListenerSettings, access_log: AccessLog | None) -> None:
-        """A config reload: new routes and settings, for the connections already open too."""
+    def reconfigure(self, router: Router, settings: ListenerSettings, access_log: AccessLog | None, *,
+                    ssl_context: ssl.SSLContext | None = None, redirect: HttpsRedirect | None = None) -> None:
+        """A config reload: new routes and settings, for the connections already open too; a
+        TLS listener's new ``ssl_context`` (certificates) is for new connections only."""
         self.router = router
         self.settings = settings
         self.access_log = access_log
+        self.redirect = redirect
+        if ssl_context is not None:
+            self.replace_ssl_context(ssl_context)
         for connection in self.connections:
             connection.reconfigure()
 
@@ -73,7 +78,7 @@ class HttpListener:
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Bind and start accepting; returns the bound address (port 0 picks a free one)."""
         if self.ssl_context is not None:
-            self.tls = TlsAcceptor(self, self.ssl_context, self.settings.handshake_timeout)
+            self.tls = TlsAcceptor(self, self.ssl_context)
             return self.tls.start(host, port)
         self.server = await self.loop.create_server(
             lambda: ClientConnection(self), host, port, reuse_address=True, backlog=4096)

@@ -37,11 +37,10 @@ RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class TlsAcceptor:
-    def __init__(self, listener: HttpListener, context: ssl.SSLContext, timeout: float) -> None:
+    def __init__(self, listener: HttpListener, context: ssl.SSLContext) -> None:
         self.listener = listener
         self.loop = listener.loop
         self.context = context
-        self.timeout = timeout
         self.sock: socket.socket | None = None
         self.accepting: asyncio.Task[None] | None = None
         self.handshakes: set[asyncio.Task[None]] = set()
@@ -109,7 +108,7 @@ class TlsAcceptor:
             # The ClientConnection's connection_made runs as soon as the handshake succeeds.
             await self.loop.connect_accepted_socket(
                 lambda: ClientConnection(self.listener), connection, ssl=self.context,
-                ssl_handshake_timeout=self.timeout)
+                ssl_handshake_timeout=self.listener.settings.handshake_timeout)
         except (OSError, TimeoutError) as error:
             # ssl.SSLError is an OSError; so is the ConnectionAbortedError the TLS layer
             # raises when the handshake timeout passes, and a reset from the client.

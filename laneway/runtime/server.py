@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 
@@ -239,6 +240,7 @@ class Runtime:
                  for name, pool_config in config.pools.items()}
         current = {listener.name: listener for listener in self.listeners}
         old_binds = {listener.name: listener.bind for listener in old_config.listeners}
+        ssl_contexts = self._reload_ssl_contexts(config, current, old_binds)
         started: list[HttpListener | TcpListener] = []
         try:
             for listener_config in config.listeners:
@@ -272,8 +274,11 @@ class Runtime:
             if isinstance(listener, TcpListener):
                 listener.reconfigure(build_tcp_listener(listener_config, pools, loop))
             else:
-                listener.reconfigure(build_router(listener_config, pools), listener_settings(listener_config),
-                                     access_log)
+                redirect = listener_config.redirect_to_https
+                listener.reconfigure(
+                    build_router(listener_config, pools), listener_settings(listener_config), access_log,
+                    ssl_context=ssl_contexts.get(listener_config.name),
+                    redirect=HttpsRedirect(redirect.port, redirect.status) if redirect is not None else None)
             staying.append(listener)
         self.listeners = staying
         for name, listener in current.items():
@@ -283,6 +288,25 @@ class Runtime:
             if name not in fresh:
                 self.listener_addresses.pop(name, None)
         log.info("config reloaded: %d listener(s), %d pool(s)", len(config.listeners), len(config.pools))
+
+    @staticmethod
+    def _reload_ssl_contexts(config: Config, current: dict[str, HttpListener | TcpListener],
+                             old_binds: dict[str, str]) -> dict[str, ssl.SSLContext]:
+        """New SSL contexts (certificates read again) for the TLS listeners that stay, built
+        before anything switches. A listener that stays on its bind cannot start or stop
+        speaking TLS in place: its socket accepts one way or the other."""
+        contexts: dict[str, ssl.SSLContext] = {}
+        for listener_config in config.listeners:
+            listener = current.get(listener_config.name)
+            staying = old_binds.get(listener_config.name) == listener_config.bind
+            if not staying or not isinstance(listener, HttpListener):
+                continue
+            if (listener_config.tls is None) != (listener.tls is None):
+                raise ValueError(f"listener {listener_config.name}: tls can only be turned on or off with a "
+                                 "new bind (or a restart), not in place on the same bind")
+            if listener_config.tls is not None:
+                contexts[listener_config.name] = listener_context(listener_config.tls)
+        return contexts
 
     def _every_second(self) -> None:
         """Close idle server connections past their time; move the retry budgets on."""

@@ -52,7 +52,8 @@ def test_a_good_tls_listener_loads_with_its_defaults(ca: trustme.CA, tmp_path: P
     assert config.listeners[0].handshake_timeout == 10.0
 
 
-def test_timeouts_handshake_applies_to_tls_listeners_and_tcp_ones_only(ca: trustme.CA, tmp_path: Path) -> None:
+def test_timeouts_handshake_applies_to_tls_listeners_and_tcp_ones_only(
+        ca: trustme.CA, tmp_path: Path) -> None:
     doc = document({"certificates": [write_pair(ca, tmp_path)]})
     doc["listeners"][0]["timeouts"] = {"handshake": "3s"}
     assert parse_config(doc).listeners[0].handshake_timeout == 3.0

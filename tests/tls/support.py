@@ -15,6 +15,8 @@ from typing import Any
 
 import trustme
 
+from tests.support.raw import parse_head
+
 
 @dataclass
 class Pki:
@@ -65,3 +67,18 @@ def peer_names(tls: ssl.SSLSocket) -> list[str]:
     certificate = tls.getpeercert()
     assert certificate, "the server presented no certificate"
     return [value for kind, value in certificate.get("subjectAltName", ()) if kind == "DNS"]
+
+
+def get_over(tls: ssl.SSLSocket, path: str) -> bytes:
+    """One keep-alive GET over an open TLS socket; the response head and body (small)."""
+    tls.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = tls.recv(65536)
+        assert chunk, "closed before a response"
+        data += chunk
+    response, start = parse_head(data)
+    length = int(response.header("content-length") or 0)
+    while len(data) - start < length:
+        data += tls.recv(65536)
+    return data

@@ -14,8 +14,7 @@ from cryptography import x509
 from laneway.config.schema import ListenerTls
 from laneway.runtime.tls import listener_context
 from tests.support.balancer import Balancer
-from tests.support.raw import parse_head
-from tests.tls.support import Pki, peer_names, tls_connect
+from tests.tls.support import Pki, get_over, peer_names, tls_connect
 
 
 def tls_balancer(balancer: Callable[..., Balancer], pki: Pki, *certificates: dict[str, str],
@@ -146,18 +145,3 @@ def test_a_new_context_serves_new_connections_and_leaves_open_ones_alone(
         # The connection made before goes on serving on the same socket.
         assert get_over(before, "/still").startswith(b"HTTP/1.1 200 ")
     assert [request.target for request in running.backend.requests] == ["/before", "/after", "/still"]
-
-
-def get_over(tls: ssl.SSLSocket, path: str) -> bytes:
-    """One keep-alive GET over an open TLS socket; the response head and body (small)."""
-    tls.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = tls.recv(65536)
-        assert chunk, "closed before a response"
-        data += chunk
-    response, start = parse_head(data)
-    length = int(response.header("content-length") or 0)
-    while len(data) - start < length:
-        data += tls.recv(65536)
-    return data
