@@ -734,6 +734,12 @@ def _pool_protocol_errors(pools: Mapping[str, Any], listeners: list[Any]) -> lis
                                  f"is sent only by tcp listeners, and http listener {listener_name!r} "
                                  "uses this pool; remove it, or give that listener a pool of its own"))
                 break
+            if protocol == "tcp" and pool.get("tls") not in (None, False):
+                problems.append((f"pools.{name}.tls",
+                                 f"is spoken only by http listeners, and tcp listener {listener_name!r} "
+                                 "uses this pool: a tcp listener passes bytes (TLS included) through as "
+                                 "they come; remove it, or give that listener a pool of its own"))
+                break
             if protocol == "tcp" and pool.get("algorithm") == "hash":
                 problems.append((f"pools.{name}.algorithm",
                                  f"hash reads an HTTP request, and tcp listener {listener_name!r} uses "

@@ -195,3 +195,11 @@ def test_a_redirect_listener_needs_no_routes_and_takes_none(ca: trustme.CA, tmp_
     assert problems(doc) == ["site.yaml: listeners[0].redirect_to_https.port: must be >= 1, got 0",
                              "site.yaml: listeners[0].redirect_to_https.status: got 200; "
                              "expected one of 301, 302, 307 or 308"]
+
+
+def test_a_pool_with_tls_cannot_serve_a_tcp_listener() -> None:
+    lines = problems({"listeners": [{"name": "db", "bind": "127.0.0.1:0", "protocol": "tcp", "pool": "p"}],
+                      "pools": {"p": {"servers": [{"address": "127.0.0.1:9001"}], "tls": True}}})
+    assert lines == ["site.yaml: pools.p.tls: is spoken only by http listeners, and tcp listener 'db' uses "
+                     "this pool: a tcp listener passes bytes (TLS included) through as they come; remove "
+                     "it, or give that listener a pool of its own"]
