@@ -74,8 +74,9 @@ def _server_context(tls: ListenerTls, cert: Path, key: Path) -> ssl.SSLContext:
     context.minimum_version = VERSIONS[tls.min_version]
     context.set_ciphers(tls.ciphers or INTERMEDIATE_CIPHERS)
     context.set_alpn_protocols(["http/1.1"])
-    # No session tickets: keys would live for the process's lifetime and give no forward
-    # secrecy between restarts (Mozilla's guidance); session IDs in the cache still resume.
+    # No stateless session tickets: their key would live as long as the process and give no
+    # forward secrecy over that time (Mozilla's guidance); sessions resume from the server's
+    # session cache instead (TLS 1.3: stateful tickets).
     context.options |= ssl.OP_NO_TICKET
     context.load_cert_chain(cert, key)
     if tls.client_ca is not None:
