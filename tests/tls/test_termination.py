@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import subprocess
 from collections.abc import Callable
@@ -145,3 +146,18 @@ def test_a_new_context_serves_new_connections_and_leaves_open_ones_alone(
         # The connection made before goes on serving on the same socket.
         assert get_over(before, "/still").startswith(b"HTTP/1.1 200 ")
     assert [request.target for request in running.backend.requests] == ["/before", "/after", "/still"]
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_a_session_resumes_without_stateless_tickets(
+        balancer: Callable[..., Balancer], pki: Pki, version: ssl.TLSVersion) -> None:
+    running = tls_balancer(balancer, pki)
+    context = pki.client_context(minimum_version=version, maximum_version=version)
+    with tls_connect(running.address, context, "localhost") as first:
+        assert get_over(first, "/one").startswith(b"HTTP/1.1 200 ")  # TLS 1.3 tickets come after
+        session = first.session
+    assert session is not None
+    sock = socket.create_connection(running.address, timeout=5.0)
+    with context.wrap_socket(sock, server_hostname="localhost", session=session) as second:
+        assert second.session_reused
+        assert get_over(second, "/two").startswith(b"HTTP/1.1 200 ")
