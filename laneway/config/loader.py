@@ -35,10 +35,10 @@ def load_config(path: str | Path) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(source, [f"{source}: cannot read the file: {error.strerror or error}"]) from None
-    return parse_config_text(text, source)
+    return parse_config_text(text, source, base_dir=Path(path).absolute().parent)
 
 
-def parse_config_text(text: str, source: str = "<config>") -> Config:
+def parse_config_text(text: str, source: str = "<config>", *, base_dir: Path | None = None) -> Config:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -52,11 +52,15 @@ def parse_config_text(text: str, source: str = "<config>") -> Config:
         if context and context_mark is not None:
             problem += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
         raise ConfigError(source, [f"{source}: {where}not valid YAML: {problem}"]) from None
-    return parse_config(document, source)
+    return parse_config(document, source, base_dir=base_dir)
 
 
-def parse_config(document: object, source: str = "<config>") -> Config:
-    """Validate an already parsed document (a dict, as YAML or JSON gives it)."""
+def parse_config(document: object, source: str = "<config>", *, base_dir: Path | None = None) -> Config:
+    """Validate an already parsed document (a dict, as YAML or JSON gives it).
+
+    Files the config names (certificates, keys, CA bundles) are read from ``base_dir`` when
+    their paths are relative: the config file's directory, or the working directory.
+    """
     if document is None:
         raise ConfigError(source, [f"{source}: the file is empty; it needs at least listeners and pools"])
     if not isinstance(document, dict):
@@ -65,7 +69,7 @@ def parse_config(document: object, source: str = "<config>") -> Config:
     problems: list[str] = []
     config: Config | None = None
     try:
-        config = Config.model_validate(document)
+        config = Config.model_validate(document, context={"base_dir": base_dir})
     except ValidationError as error:
         problems.extend(_describe(error, document))
     problems.extend(f"{path}: {message}" for path, message in reference_errors(document))

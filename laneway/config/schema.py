@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,10 +20,19 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from laneway.config.certificates import (
+    check_ca_bundle,
+    check_certificate,
+    check_ciphers,
+    check_key_matches,
+    load_private_key,
+    resolve,
+)
 from laneway.config.units import Duration, Size, format_duration
 
 ALGORITHM_NAMES = (
@@ -304,6 +314,109 @@ class ServerLimits(Strict):
 
     max_requests: int | None = Field(default=None, ge=1, description="requests under way")
     max_connecting: int | None = Field(default=None, ge=1, description="connections being opened")
+def config_path(value: str, info: ValidationInfo) -> str:
+    """A file named in the config, made absolute: relative to the config file's directory
+    (``base_dir`` in the validation context, which the loader passes)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    base_dir = context.get("base_dir")
+    return str(resolve(value, Path(base_dir) if base_dir is not None else None))
+
+
+def _tls_version(value: object) -> object:
+    # YAML reads 1.2 as a number; the versions are names here.
+    return f"{value:g}" if isinstance(value, float) else value
+
+
+TlsVersion = Annotated[Literal["1.2", "1.3"], BeforeValidator(_tls_version)]
+
+
+class CertificateFiles(Strict):
+    """One certificate a TLS listener offers, with its key (both PEM files)."""
+
+    cert: str = Field(min_length=1, description="PEM: the certificate, then its chain")
+    key: str = Field(min_length=1, description="PEM: its unencrypted private key")
+
+    @field_validator("cert")
+    @classmethod
+    def _cert(cls, value: str, info: ValidationInfo) -> str:
+        path = config_path(value, info)
+        context = info.context if isinstance(info.context, dict) else {}
+        check_certificate(Path(path), now=context.get("now"))
+        return path
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str, info: ValidationInfo) -> str:
+        path = config_path(value, info)
+        load_private_key(Path(path))
+        return path
+
+    @model_validator(mode="after")
+    def _pair(self) -> CertificateFiles:
+        check_key_matches(Path(self.cert), Path(self.key))
+        return self
+
+
+class ListenerTls(Strict):
+    """TLS termination on an HTTP listener (docs/tls.md)."""
+
+    # The first is offered to clients that send no SNI name, or one no certificate covers.
+    certificates: list[CertificateFiles] = Field(min_length=1)
+    min_version: TlsVersion = "1.2"
+    ciphers: str | None = Field(default=None, min_length=1, description="OpenSSL list for TLS 1.2")
+    # Client certificates (mTLS): verified against this CA bundle when given.
+    client_ca: str | None = Field(default=None, min_length=1)
+    client_certificates: Literal["required", "optional"] = "required"
+
+    @field_validator("ciphers")
+    @classmethod
+    def _ciphers(cls, value: str | None) -> str | None:
+        return value if value is None else check_ciphers(value)
+
+    @field_validator("client_ca")
+    @classmethod
+    def _client_ca(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        path = config_path(value, info)
+        check_ca_bundle(Path(path))
+        return path
+
+    @model_validator(mode="after")
+    def _client_settings(self) -> ListenerTls:
+        if "client_certificates" in self.model_fields_set and self.client_ca is None:
+            raise ValueError("client_certificates needs client_ca, the CA bundle that client "
+                             "certificates are verified against")
+        return self
+
+
+class PoolTls(Strict):
+    """TLS to a pool's servers (docs/tls.md). ``tls: true`` is ``tls: {}``: verified against
+    the system's CA store, the name checked being the server's host."""
+
+    verify: bool = True
+    ca: str | None = Field(default=None, min_length=1, description="CA bundle instead of the system store")
+    server_name: str | None = Field(
+        default=None, min_length=1, description="SNI name, and the name verified; default: the server's host")
+
+    @field_validator("ca")
+    @classmethod
+    def _ca(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        path = config_path(value, info)
+        check_ca_bundle(Path(path))
+        return path
+
+    @model_validator(mode="after")
+    def _verify(self) -> PoolTls:
+        if not self.verify and self.ca is not None:
+            raise ValueError("ca applies only when verify is true; remove ca, or verify: true")
+        return self
+
+
+def _tls_switch(value: object) -> object:
+    return {} if value is True else None if value is False else value
 
 
 class Pool(Strict):
@@ -338,6 +451,7 @@ class Pool(Strict):
     # Sent to each server before the client's bytes by tcp listeners (HAProxy's send-proxy and
     # send-proxy-v2), so the servers see the client's address (docs/tcp.md).
     proxy_protocol: Literal["v1", "v2"] | None = None
+    tls: Annotated[PoolTls | None, BeforeValidator(_tls_switch)] = None
 
     @property
     def algorithm_options(self) -> dict[str, object]:
@@ -621,8 +735,9 @@ class ClientTimeouts(Strict):
     idle: Duration = Field(default=60.0, gt=0, description="keep-alive wait for the next request; "
                                                            "tcp: longest time with no byte either way")
     body: Duration = Field(default=60.0, gt=0, description="longest pause within a request body")
-    handshake: Duration = Field(default=5.0, gt=0, description="tcp: to receive a PROXY header and a "
-                                                               "TLS ClientHello, when they are read")
+    # tcp: to receive a PROXY header and a TLS ClientHello, when they are read (5s); http
+    # with tls: for the whole TLS handshake (10s). Listener.handshake_timeout applies these.
+    handshake: Duration | None = Field(default=None, gt=0)
 
 
 # Settings that only one kind of listener reads; giving one to the other is an error, not a no-op.
@@ -633,6 +748,19 @@ TCP_TIMEOUTS = ("handshake",)
 class Limits(Strict):
     max_request_line: Size = Field(default=8 * 1024, ge=64)
     max_header_size: Size = Field(default=64 * 1024, ge=256)
+
+
+class RedirectToHttps(Strict):
+    """A plain HTTP listener that answers every request with a redirect to HTTPS (docs/tls.md).
+    ``redirect_to_https: true`` is ``redirect_to_https: {}``."""
+
+    port: int = Field(default=443, ge=1, le=65535, description="of the HTTPS listener")
+    # 301 (the default) lets clients turn a POST into a GET; 308 keeps the method and body.
+    status: Literal[301, 302, 307, 308] = 301
+
+
+def _redirect_switch(value: object) -> object:
+    return {} if value is True else None if value is False else value
 
 
 class Listener(Strict):
@@ -651,6 +779,10 @@ class Listener(Strict):
     # A header carrying each request's id (e.g. X-Request-Id): kept when the client sent
     # one, made up when not, passed to the server and written to the access log.
     request_id_header: str | None = Field(default=None, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    # http: TLS termination (docs/tls.md); or, on a plain listener, redirect_to_https to send
+    # every request to HTTPS instead of routing it.
+    tls: ListenerTls | None = None
+    redirect_to_https: Annotated[RedirectToHttps | None, BeforeValidator(_redirect_switch)] = None
 
     @model_validator(mode="after")
     def _protocol_settings(self) -> Listener:
@@ -663,18 +795,28 @@ class Listener(Strict):
     def _check_http(self) -> None:
         wrong: list[str] = [name for name in ("pool", "accept_proxy_protocol")
                             if name in self.model_fields_set]
-        wrong += [f"timeouts.{name}" for name in TCP_TIMEOUTS if name in self.timeouts.model_fields_set]
+        # The handshake timeout is also the TLS handshake's on an http listener with tls.
+        wrong += [f"timeouts.{name}" for name in TCP_TIMEOUTS
+                  if name in self.timeouts.model_fields_set and self.tls is None]
         wrong += [f"routes[{index}].match.sni" for index, route in enumerate(self.routes)
                   if route.match.sni is not None]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} applies only to protocol tcp; set protocol: tcp, "
                              "or remove it")
-        if not self.routes and self.default_pool is None:
+        if self.redirect_to_https is not None:
+            if self.routes or self.default_pool is not None:
+                raise ValueError("a listener with redirect_to_https answers every request itself and "
+                                 "never uses routes; remove routes and default_pool")
+            if self.tls is not None:
+                raise ValueError("redirect_to_https belongs on a plain HTTP listener, not on one with "
+                                 "tls; remove it here and give it its own listener on port 80")
+        elif not self.routes and self.default_pool is None:
             raise ValueError("an http listener needs routes, e.g. routes: [{pool: web}], a default_pool, "
-                             "or both")
+                             "or both; or redirect_to_https: true for one that only sends clients to HTTPS")
 
     def _check_tcp(self) -> None:
-        wrong: list[str] = [name for name in ("limits", "default_pool") if name in self.model_fields_set]
+        wrong: list[str] = [name for name in ("limits", "default_pool", "tls", "redirect_to_https")
+                            if name in self.model_fields_set]
         wrong += [f"timeouts.{name}" for name in HTTP_TIMEOUTS if name in self.timeouts.model_fields_set]
         for index, route in enumerate(self.routes):
             wrong += [f"routes[{index}].match.{name}" for name in sorted(route.match.model_fields_set)
@@ -692,6 +834,14 @@ class Listener(Strict):
         if fallbacks and fallbacks[0] != len(self.routes) - 1:
             raise ValueError(f"routes[{fallbacks[0]}] has no sni match, so it takes every connection "
                              "and the routes after it are never used; put it last")
+
+    @property
+    def handshake_timeout(self) -> float:
+        """tcp: for a PROXY header and a ClientHello (5s); http with tls: for the whole TLS
+        handshake (10s, more round trips and a slow client's key exchange)."""
+        if self.timeouts.handshake is not None:
+            return self.timeouts.handshake
+        return 5.0 if self.protocol == "tcp" else 10.0
 
     @property
     def pool_names(self) -> list[str]:
@@ -822,6 +972,12 @@ def _pool_protocol_errors(pools: Mapping[str, Any], listeners: list[Any]) -> lis
                 problems.append((f"pools.{name}.proxy_protocol",
                                  f"is sent only by tcp listeners, and http listener {listener_name!r} "
                                  "uses this pool; remove it, or give that listener a pool of its own"))
+                break
+            if protocol == "tcp" and pool.get("tls") not in (None, False):
+                problems.append((f"pools.{name}.tls",
+                                 f"is spoken only by http listeners, and tcp listener {listener_name!r} "
+                                 "uses this pool: a tcp listener passes bytes (TLS included) through as "
+                                 "they come; remove it, or give that listener a pool of its own"))
                 break
             if protocol == "tcp" and pool.get("algorithm") == "hash":
                 problems.append((f"pools.{name}.algorithm",

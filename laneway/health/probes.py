@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -123,7 +124,8 @@ class HttpProbe:
 
     def __init__(self, *, method: str = "GET", path: str = "/health", host: str | None = None,
                  expect_status: Sequence[tuple[int, int]] = ((200, 399),), expect_body: str | None = None,
-                 timeout: float = 1.0) -> None:
+                 timeout: float = 1.0, tls: ssl.SSLContext | None = None,
+                 tls_server_name: str | None = None) -> None:
         self.method = method
         self.path = path
         self.host = host
@@ -134,6 +136,9 @@ class HttpProbe:
             raise ValueError("expect_body needs a method whose response has a body; "
                              "a response to HEAD has none")
         self.keep_body = self.expect_body is not None
+        # HTTPS to the server, verified as the proxy's own connections are (the pool's tls).
+        self.tls = tls
+        self.tls_server_name = tls_server_name
 
     def request(self, server: Server) -> bytes:
         host = self.host or server.key
@@ -144,7 +149,13 @@ class HttpProbe:
         writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(self.timeout):
-                reader, writer = await asyncio.open_connection(server.host, server.port)
+                if self.tls is None:
+                    reader, writer = await asyncio.open_connection(server.host, server.port)
+                else:
+                    reader, writer = await asyncio.open_connection(
+                        server.host, server.port, ssl=self.tls,
+                        server_hostname=self.tls_server_name or server.host,
+                        ssl_handshake_timeout=self.timeout)
                 writer.write(self.request(server))
                 response = await self.read(reader)
         except TimeoutError:

@@ -3,5 +3,6 @@
 from laneway.http.access_log import AccessLog
 from laneway.http.deadlines import DeadlineSweeper
 from laneway.http.listener import HttpListener, ListenerSettings
+from laneway.http.redirect import HttpsRedirect
 
-__all__ = ["AccessLog", "DeadlineSweeper", "HttpListener", "ListenerSettings"]
+__all__ = ["AccessLog", "DeadlineSweeper", "HttpListener", "HttpsRedirect", "ListenerSettings"]

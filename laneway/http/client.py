@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from laneway.balancing import NO_CONTEXT, PickContext
+from laneway.http.client_certificate import client_certificate_headers
 from laneway.http.errors import HttpError
 from laneway.http.exchange import CONNECT_FAILURE, RESET, TIMEOUT, Exchange
 from laneway.http.hash_key import read_hash_key
@@ -41,6 +42,7 @@ from laneway.http.messages import (
     X_FORWARDED_FOR,
     error_response,
 )
+from laneway.http.redirect import https_redirect
 from laneway.http.upstream import UpstreamConnection
 from laneway.routing import Split, parse_client_address
 
@@ -83,6 +85,7 @@ class ClientConnection(asyncio.Protocol):
         self.client_ip = b""
         self.peer_address: Address | None = None  # only when a route matches on it
         self.country: str | None = None  # likewise
+        self.client_cert_headers = b""  # on listeners that verify client certificates
         self.pick_context = NO_CONTEXT
         self.paused = 0
         self.write_blocked = False
@@ -140,6 +143,8 @@ class ClientConnection(asyncio.Protocol):
         if self.router.needs_client_address:
             self.locate_peer()
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
+        if self.listener.verifies_clients:
+            self.client_cert_headers = client_certificate_headers(transport)
         self.listener.connections.add(self)
         self.listener.sweeper.watched.add(self)
         # The first request must start within the header timeout; an empty connection is
@@ -204,8 +209,10 @@ class ClientConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # A client that half-closes after its request still gets the answer, then the close.
+        # TLS has no half-close: the TLS layer closes the connection whatever this returns
+        # (and warns when it is true).
         self.closing = True
-        return self.current is not None
+        return self.current is not None and self.listener.tls is None
 
     def pause_writing(self) -> None:
         self.write_blocked = True
@@ -318,6 +325,9 @@ class ClientConnection(asyncio.Protocol):
         upgrade = self.upgrade is not None and self.connection_tokens is not None and (
             b"upgrade" in self.connection_tokens)
 
+        if self.listener.redirect is not None:
+            # Answered like an error (and the connection closed): nothing goes to a server.
+            raise https_redirect(self.listener.redirect, self.host, self.url)
         target = self.router.route(self.host or b"", self.url, method, self)
         if target is None:
             # Closes the connection: llhttp cannot go on after a callback stopped it. Keeping
@@ -425,6 +435,8 @@ class ClientConnection(asyncio.Protocol):
             parts.append(b"Transfer-Encoding: chunked\r\n")
         if upgrade:
             parts.append(b"Connection: upgrade\r\nUpgrade: %s\r\n" % self.upgrade)
+        if self.client_cert_headers:
+            parts.append(self.client_cert_headers)
         parts.append(b"X-Forwarded-For: %s%s\r\nX-Real-IP: %s\r\nX-Forwarded-Proto: %s\r\n\r\n" % (
             ff + b", " if ff else b"", client_ip, client_ip, self.proto))
         return b"".join(parts)
@@ -481,8 +493,17 @@ class ClientConnection(asyncio.Protocol):
         server.connecting += 1
         try:
             async with asyncio.timeout(timeout):
-                _, connection = await self.loop.create_connection(
-                    lambda: UpstreamConnection(server, self.listener.sweeper), server.host, server.port)
+                if pool.tls is None:
+                    _, connection = await self.loop.create_connection(
+                        lambda: UpstreamConnection(server, self.listener.sweeper), server.host, server.port)
+                else:
+                    # The TLS handshake is part of connecting: a server whose certificate
+                    # fails verification is a connect failure (502, or another server), and
+                    # no byte of the request has gone to it.
+                    _, connection = await self.loop.create_connection(
+                        lambda: UpstreamConnection(server, self.listener.sweeper), server.host, server.port,
+                        ssl=pool.tls, server_hostname=pool.tls_server_name or server.host,
+                        ssl_handshake_timeout=timeout)
         except TimeoutError:
             detail = f"timed out connecting to server {server.key}"
             if not self.retry_elsewhere(exchange, detail, CONNECT_FAILURE):
@@ -678,7 +699,7 @@ class ClientConnection(asyncio.Protocol):
             log.warning("%s: %s", error.status, error.detail)
         if self.access_log is not None:
             self.access_log.record_refused(self.client_ip.decode(), error.status, error.detail)
-        self.transport.write(error_response(error.status, error.detail))
+        self.transport.write(error_response(error.status, error.detail, headers=error.headers))
         self.queue.clear()
         self.transport.close()
         self.closed = True

@@ -14,7 +14,8 @@ class HttpError(Exception):
     callback raised, and a malformed request leaves the byte stream in an unknown state.
     """
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, *, headers: bytes = b"") -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.headers = headers  # extra header lines for the answer, each ending in CRLF

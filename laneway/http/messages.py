@@ -20,14 +20,16 @@ def status_line(status: int) -> bytes:
     return line
 
 
-def error_response(status: int, detail: str, *, close: bool = True) -> bytes:
-    """A complete short plain-text response saying what went wrong."""
+def error_response(status: int, detail: str, *, close: bool = True, headers: bytes = b"") -> bytes:
+    """A complete short plain-text response saying what went wrong (``headers``: extra lines,
+    each ending in CRLF)."""
     body = f"{status} {HTTPStatus(status).phrase if status in STATUS_LINES else ''}: {detail}\n".encode()
     head = [
         status_line(status),
         b"Content-Type: text/plain; charset=utf-8\r\n",
         b"Content-Length: %d\r\n" % len(body),
         b"Connection: close\r\n" if close else b"",
+        headers,
         b"\r\n",
     ]
     return b"".join(head) + body
@@ -49,7 +51,9 @@ HOP_BY_HOP = frozenset({
 })
 
 # Set by laneway on every forwarded request, so a client's own values are dropped.
-SET_BY_PROXY = frozenset({b"x-real-ip", b"x-forwarded-proto"})
+# X-SSL-Client-*: set on listeners that verify client certificates (client_certificate.py),
+# and dropped from clients everywhere so that no server can be fooled by a client's own.
+SET_BY_PROXY = frozenset({b"x-real-ip", b"x-forwarded-proto", b"x-ssl-client-verify", b"x-ssl-client-dn"})
 
 # Every request header name the parser must look at instead of copying through.
 REQUEST_SPECIAL = HOP_BY_HOP | SET_BY_PROXY | {HOST, CONTENT_LENGTH, EXPECT, X_FORWARDED_FOR}

@@ -9,6 +9,7 @@ import logging
 import random
 import re
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Mapping
 
@@ -17,9 +18,10 @@ from laneway.config import Config
 from laneway.config.schema import HealthCheck, Listener, Match, ValueTest
 from laneway.config.schema import Pool as PoolConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
-from laneway.http import AccessLog, DeadlineSweeper, HttpListener, ListenerSettings
+from laneway.http import AccessLog, DeadlineSweeper, HttpListener, HttpsRedirect, ListenerSettings
 from laneway.http import client as http_client
 from laneway.routing import GeoIP, Router, RouteRule, Split, StickyCookie, ValueMatch
+from laneway.runtime.tls import listener_context, pool_context
 from laneway.tcp import SniRoute, TcpListener, TcpRoutes
 from laneway.upstream import Pool, RetryPolicy, Server
 
@@ -62,7 +64,9 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
     pool = Pool(name, servers, create(config.algorithm, rng, **config.algorithm_options),
                 connect_timeout=config.timeouts.connect, response_timeout=config.timeouts.response,
                 hash_source=hash_source, retry=retry_policy(config),
-                proxy_protocol=config.proxy_protocol, clock=clock)
+                proxy_protocol=config.proxy_protocol, clock=clock,
+                tls=pool_context(config.tls) if config.tls is not None else None,
+                tls_server_name=config.tls.server_name if config.tls is not None else None)
     for server in pool.servers:
         pool.set_limits(server, max_requests=config.limits.max_requests,
                         max_connecting=config.limits.max_connecting)
@@ -92,7 +96,7 @@ def build_checker(pool: Pool, check: HealthCheck, rng: random.Random | None = No
     else:
         probe = HttpProbe(method=check.method, path=check.path, host=check.host,
                           expect_status=check.expect_status, expect_body=check.expect_body,
-                          timeout=check.timeout)
+                          timeout=check.timeout, tls=pool.tls, tls_server_name=pool.tls_server_name)
     return HealthChecker(pool, probe, interval=check.interval, rise=check.rise, fall=check.fall,
                          jitter=check.jitter, rng=rng)
 
@@ -165,7 +169,7 @@ def build_tcp_listener(listener: Listener, pools: dict[str, Pool],
         # The schema allows a tcp route no split, so each names one pool.
         routes = TcpRoutes([SniRoute(pools[route.pool or ""], route.match.sni) for route in listener.routes])
     return TcpListener(listener.name, routes, loop, idle_timeout=listener.timeouts.idle,
-                       handshake_timeout=listener.timeouts.handshake,
+                       handshake_timeout=listener.handshake_timeout,
                        accept_proxy_protocol=listener.accept_proxy_protocol)
 
 
@@ -177,6 +181,7 @@ def listener_settings(listener: Listener) -> ListenerSettings:
         max_request_line=listener.limits.max_request_line,
         max_header_size=listener.limits.max_header_size,
         request_id_header=listener.request_id_header.lower().encode() if listener.request_id_header else None,
+        handshake_timeout=listener.handshake_timeout,
     )
 
 
@@ -248,8 +253,12 @@ class Runtime:
         if config.protocol == "tcp":
             listener = build_tcp_listener(config, pools, self.sweeper.loop)
         else:
-            listener = HttpListener(config.name, self._router(config, pools), listener_settings(config),
-                                    self.sweeper, access_log=self.access_log)
+            redirect = config.redirect_to_https
+            listener = HttpListener(
+                config.name, self._router(config, pools), listener_settings(config), self.sweeper,
+                access_log=self.access_log,
+                ssl_context=listener_context(config.tls) if config.tls is not None else None,
+                redirect=HttpsRedirect(redirect.port, redirect.status) if redirect is not None else None)
         host, port = config.host_port
         self.listener_addresses[listener.name] = await listener.start(host, port)
         return listener
@@ -294,6 +303,7 @@ class Runtime:
                  for name, pool_config in config.pools.items()}
         current = {listener.name: listener for listener in self.listeners}
         old_binds = {listener.name: listener.bind for listener in old_config.listeners}
+        ssl_contexts = self._reload_ssl_contexts(config, current, old_binds)
         started: list[HttpListener | TcpListener] = []
         old_geoip = self.geoip
         if config.geoip != old_config.geoip:  # a bad database raises here: nothing changed yet
@@ -334,8 +344,11 @@ class Runtime:
             if isinstance(listener, TcpListener):
                 listener.reconfigure(build_tcp_listener(listener_config, pools, loop))
             else:
-                listener.reconfigure(self._router(listener_config, pools), listener_settings(listener_config),
-                                     access_log)
+                redirect = listener_config.redirect_to_https
+                listener.reconfigure(
+                    self._router(listener_config, pools), listener_settings(listener_config), access_log,
+                    ssl_context=ssl_contexts.get(listener_config.name),
+                    redirect=HttpsRedirect(redirect.port, redirect.status) if redirect is not None else None)
             staying.append(listener)
         self.listeners = staying
         if old_geoip is not None and old_geoip is not self.geoip:
@@ -347,6 +360,25 @@ class Runtime:
             if name not in fresh:
                 self.listener_addresses.pop(name, None)
         log.info("config reloaded: %d listener(s), %d pool(s)", len(config.listeners), len(config.pools))
+
+    @staticmethod
+    def _reload_ssl_contexts(config: Config, current: dict[str, HttpListener | TcpListener],
+                             old_binds: dict[str, str]) -> dict[str, ssl.SSLContext]:
+        """New SSL contexts (certificates read again) for the TLS listeners that stay, built
+        before anything switches. A listener that stays on its bind cannot start or stop
+        speaking TLS in place: its socket accepts one way or the other."""
+        contexts: dict[str, ssl.SSLContext] = {}
+        for listener_config in config.listeners:
+            listener = current.get(listener_config.name)
+            staying = old_binds.get(listener_config.name) == listener_config.bind
+            if not staying or not isinstance(listener, HttpListener):
+                continue
+            if (listener_config.tls is None) != (listener.tls is None):
+                raise ValueError(f"listener {listener_config.name}: tls can only be turned on or off with a "
+                                 "new bind (or a restart), not in place on the same bind")
+            if listener_config.tls is not None:
+                contexts[listener_config.name] = listener_context(listener_config.tls)
+        return contexts
 
     def _every_second(self) -> None:
         """Close idle server connections past their time; move the retry budgets on."""

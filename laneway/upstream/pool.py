@@ -9,6 +9,7 @@ are the only places those states change.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Sequence
 
@@ -22,8 +23,13 @@ class Pool:
     def __init__(self, name: str, servers: Sequence[Server], balancer: Balancer[Server], *,
                  connect_timeout: float = 5.0, response_timeout: float = 60.0,
                  hash_source: tuple[str, str] | None = None, retry: RetryPolicy | None = None,
-                 proxy_protocol: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 proxy_protocol: str | None = None, clock: Callable[[], float] = time.monotonic,
+                 tls: ssl.SSLContext | None = None, tls_server_name: str | None = None) -> None:
         self.name = name
+        # TLS to the servers: the context, and the name sent by SNI and verified (each
+        # server's host when None).
+        self.tls = tls
+        self.tls_server_name = tls_server_name
         # For the hash algorithm: where a request's key is, as (kind, name), e.g.
         # ("cookie", "sid"); the proxy reads it, the algorithm only sees the key.
         self.hash_source = hash_source

@@ -130,7 +130,7 @@ def test_a_listener_without_routes_or_default_says_what_to_add() -> None:
                      "site.yaml")
     assert caught.value.problems == [
         "site.yaml: listeners[0]: an http listener needs routes, e.g. routes: [{pool: web}], "
-        "a default_pool, or both"]
+        "a default_pool, or both; or redirect_to_https: true for one that only sends clients to HTTPS"]
 
 
 def test_an_unknown_match_key_lists_the_known_ones() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from typing import Any
 
 import httptools
@@ -75,6 +76,7 @@ class Backend:
         # Settings a test may change.
         self.override: str | None = None  # answer every request as if it were for this target
         self.close_reused = False  # hang up, unanswered, on a second request on a connection
+        self.ssl: ssl.SSLContext | None = None  # serve HTTPS with this context
         # State a test may read.
         self.body_bytes_sent = 0
         self.holding = False  # a ``hold=1`` request waits for ``release()``
@@ -88,7 +90,7 @@ class Backend:
         """Listen on ``port`` (a free one when 0); after ``stop()``, the same port restarts it."""
         self._loop = asyncio.get_running_loop()
         self._release = asyncio.Event()
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", port)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", port, ssl=self.ssl)
         return self
 
     async def stop(self) -> None:

@@ -32,10 +32,11 @@ def make_config(servers: list[str], *, listener: dict[str, Any] | None = None,
 
     ``listener`` and ``pool`` are merged into the listener and the pool (e.g.
     ``listener={"timeouts": {"header": "0.5s"}}``); ``routes`` replaces the listener's
-    routes and ``pools`` adds pools beside ``p``.
+    routes (``[]``: none, for a listener that only redirects) and ``pools`` adds pools beside ``p``.
     """
+    routes = [{"pool": "p"}] if routes is None else routes
     document: dict[str, Any] = {
-        "listeners": [{"name": "web", "bind": "127.0.0.1:0", "routes": routes or [{"pool": "p"}],
+        "listeners": [{"name": "web", "bind": "127.0.0.1:0", **({"routes": routes} if routes else {}),
                        **(listener or {})}],
         "pools": {"p": {"servers": [{"address": address} for address in servers], **(pool or {})},
                   **(pools or {})},

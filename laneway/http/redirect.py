@@ -1,0 +1,45 @@
+"""The answer of a listener that sends every request to HTTPS (``redirect_to_https``).
+
+The request has passed the same strict parsing as any other (a malformed one still gets its
+400); it is then answered here, never by a server: ``https://<host>[:port]<path?query>``.
+The host goes into a header, so it must look like a host: a name or an IP literal, checked
+rather than copied (RFC 3986 3.2.2, without percent-encoding, which no real Host uses).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from laneway.http.errors import HttpError
+
+HOST = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::[0-9]{1,5})?")
+ABSOLUTE = re.compile(rb"https?://([^/?#]*)([^#]*)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpsRedirect:
+    port: int = 443
+    status: int = 301
+
+
+def https_redirect(redirect: HttpsRedirect, host: bytes | None, target: bytes) -> HttpError:
+    """The redirect for a request to ``host`` and ``target``, as an answer to raise."""
+    if target.startswith(b"/"):
+        path = target
+    elif match := ABSOLUTE.fullmatch(target):
+        # RFC 9112 3.2.2: with an absolute-form target, its authority replaces Host.
+        host, path = match.group(1), match.group(2) or b"/"
+        if not path.startswith(b"/"):
+            path = b"/" + path
+    else:
+        return HttpError(400, "cannot redirect this request target to HTTPS; send a path such as /")
+    if not host:
+        return HttpError(400, "a redirect to HTTPS needs the Host header; add it")
+    match = HOST.fullmatch(host)
+    if match is None:
+        return HttpError(400, "the Host header is not a host name or address; cannot redirect to HTTPS")
+    authority = match.group(1) if redirect.port == 443 else match.group(1) + b":%d" % redirect.port
+    location = b"https://" + authority + path
+    return HttpError(redirect.status, f"see {location.decode('latin-1')}",
+                     headers=b"Location: " + location + b"\r\n")
