@@ -706,11 +706,50 @@ class Sticky(Strict):
     max_age: Duration | None = Field(default=None, gt=0)
 
 
+def parse_rate(value: object) -> float:
+    """Requests per second from ``10`` or NGINX's ``10r/s`` / ``600r/m``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        rate = float(value)
+    elif isinstance(value, str) and (found := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*r/([sm])\s*", value)):
+        rate = float(found.group(1)) / (60.0 if found.group(2) == "m" else 1.0)
+    else:
+        raise ValueError(f"a rate is requests per second or per minute, e.g. 10r/s or 600r/m, got {value!r}")
+    if rate <= 0:
+        raise ValueError(f"a rate must be above 0, got {value!r}")
+    return rate
+
+
+Rate = Annotated[float, BeforeValidator(parse_rate)]
+
+
+class RateKey(Strict):
+    header: str = Field(min_length=1, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class RateLimit(Strict):
+    """NGINX's limit_req for one route (docs/routing.md, "Rate limits")."""
+
+    rate: Rate
+    burst: int = Field(default=0, ge=0, le=1_000_000, description="requests above the rate let through")
+    nodelay: bool = False  # pass a burst at once instead of spacing it out to the rate
+    delay: int = Field(default=0, ge=0, le=1_000_000, description="requests of a burst passed at once")
+    # Whose requests count together: each client address (default), everything on the route,
+    # or each value of a header (requests without it are not limited).
+    key: Literal["client", "route"] | RateKey = "client"
+    max_keys: int = Field(default=100_000, ge=1, le=10_000_000, description="keys tracked at once")
+
+
 class Route(Strict):
     match: Match = Match()
     pool: str | None = None
     split: list[SplitArm] | None = Field(default=None, min_length=1)
     sticky: Sticky | None = None
+    rate_limit: RateLimit | None = None
+    max_body_size: Size | None = Field(default=None, ge=0, description="larger request bodies get 413")
+
+    @property
+    def has_policies(self) -> bool:
+        return self.rate_limit is not None or self.max_body_size is not None
 
     @model_validator(mode="after")
     def _action(self) -> Route:

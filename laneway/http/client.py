@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -44,12 +45,13 @@ from laneway.http.messages import (
 )
 from laneway.http.redirect import https_redirect
 from laneway.http.upstream import UpstreamConnection
+from laneway.policies import BY_CLIENT, BY_HEADER, Guard
 from laneway.routing import Split, parse_client_address
 
 if TYPE_CHECKING:
     from laneway.http.listener import HttpListener
     from laneway.routing.request import Address
-    from laneway.upstream import Server
+    from laneway.upstream import Pool, Server
 
 log = logging.getLogger("laneway.http")
 
@@ -333,11 +335,16 @@ class ClientConnection(asyncio.Protocol):
             # Closes the connection: llhttp cannot go on after a callback stopped it. Keeping
             # it open needs answers made by laneway itself to queue like any other exchange.
             raise HttpError(404, "no route matches this request")
+        guard = None
+        if isinstance(target, Guard):
+            guard = target
+            target = guard.target
         response_extra = b""
         if isinstance(target, Split):
             pool, response_extra = target.choose(self)
         else:
             pool = target
+        delay = self.admit(guard) if guard is not None else 0.0
 
         request_id = None
         extra = b""
@@ -367,6 +374,11 @@ class ClientConnection(asyncio.Protocol):
         if total is not None:
             exchange.deadline_at = exchange.started_at + total
         exchange.response_extra = response_extra
+        if guard is not None:
+            if chunked and guard.max_body_size is not None:
+                exchange.body_room = guard.max_body_size
+            if delay > 0:
+                exchange.not_before = self.loop.time() + delay
         if pool.hash_source is not None:
             exchange.context = PickContext(self.pick_context.client_address, self.hash_key)
         self.parsing = exchange
@@ -377,7 +389,7 @@ class ClientConnection(asyncio.Protocol):
             self.deadline = 0.0
         if self.current is None:
             self.current = exchange
-            self.start(exchange)
+            self.begin(exchange)
         else:
             self.queue.append(exchange)
             self.pause(PAUSE_PIPELINE)
@@ -385,6 +397,10 @@ class ClientConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         exchange = self.parsing
         assert exchange is not None
+        if exchange.body_room >= 0:
+            exchange.body_room -= len(body)
+            if exchange.body_room < 0:
+                raise HttpError(413, "request body larger than this route allows")
         if exchange.chunked:
             exchange.send(b"%x\r\n%s\r\n" % (len(body), body))
         else:
@@ -442,6 +458,42 @@ class ClientConnection(asyncio.Protocol):
         return b"".join(parts)
 
     # ------------------------------------------------------------------ exchanges
+
+    def admit(self, guard: Guard[Pool | Split]) -> float:
+        """The route's policies: a 413 or 429 is raised; else how long to hold the request
+        (a rate limit without ``nodelay`` spaces a burst out to the rate, as NGINX does)."""
+        limit = guard.max_body_size
+        if limit is not None and self.content_length is not None and int(self.content_length) > limit:
+            raise HttpError(413, f"request body larger than {limit} bytes, the most this route takes")
+        limiter = guard.rate_limiter
+        if limiter is None:
+            return 0.0
+        key: bytes | None = b""
+        if guard.rate_key == BY_CLIENT:
+            key = self.client_ip
+        elif guard.rate_key == BY_HEADER:
+            key = self.header_value(guard.rate_header)
+            if key is None:
+                return 0.0  # no key, not counted (NGINX's limit_req with an empty key)
+        decision = limiter.check(key, self.loop.time())
+        if not decision.allowed:
+            retry_after = max(1, math.ceil(decision.retry_after))
+            raise HttpError(429, "too many requests; slow down",
+                            headers=b"Retry-After: %d\r\n" % retry_after)
+        return decision.delay
+
+    def begin(self, exchange: Exchange) -> None:
+        """Start the current exchange now, or when a rate limit lets it go on."""
+        wait = exchange.not_before - self.loop.time() if exchange.not_before else 0.0
+        if wait <= 0:
+            self.start(exchange)
+            return
+
+        def start_when_due() -> None:
+            if not self.closed and self.current is exchange:
+                self.start(exchange)
+
+        self.loop.call_later(wait, start_when_due)
 
     def start(self, exchange: Exchange, server: Server | None = None) -> None:
         """Give the current exchange a server (``server``, or the pool's pick) and a
@@ -620,7 +672,7 @@ class ClientConnection(asyncio.Protocol):
             self.current = following
             if not self.queue:
                 self.resume(PAUSE_PIPELINE)
-            self.start(following)
+            self.begin(following)
         elif self.closing:
             self.transport.close()
         else:

@@ -29,6 +29,7 @@ CONNECT_FAILURE, RESET, TIMEOUT, STATUS = 0, 1, 2, 3
 
 class Exchange:
     __slots__ = (
+        "body_room",
         "body_sent",
         "bytes_out",
         "chunked",
@@ -45,6 +46,7 @@ class Exchange:
         "keep_room",
         "kept",
         "log_facts",
+        "not_before",
         "pending",
         "pending_size",
         "pool",
@@ -84,6 +86,10 @@ class Exchange:
         self.kept: list[bytes] = []
         self.keep_room = -1
         self.deadline_at = NO_DEADLINE  # the pool's total timeout, as a loop time
+        # The route's policies: body bytes still allowed (< 0: no limit), and the loop time
+        # before which a rate-limited request is held.
+        self.body_room = -1
+        self.not_before = 0.0
         self.head_sent = False
         self.body_sent = False  # a byte of the body reached a server: the request cannot be replayed
         # Response side.

@@ -1,1 +1,7 @@
+"""Per-route behaviour: rate limits and request size limits, checked before a request goes
+to a server."""
 
+from laneway.policies.guard import BY_CLIENT, BY_HEADER, BY_ROUTE, Guard
+from laneway.policies.rate_limit import Decision, RateLimiter
+
+__all__ = ["BY_CLIENT", "BY_HEADER", "BY_ROUTE", "Decision", "Guard", "RateLimiter"]

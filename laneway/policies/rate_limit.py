@@ -19,6 +19,7 @@ had been quiet, which is what it most likely was. Time comes from the caller.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 
@@ -45,9 +46,9 @@ class RateLimiter:
         # Requests into the burst that pass at once: all with nodelay, else delay_after.
         self.free = burst if nodelay else min(delay_after, burst)
         self.max_keys = max_keys
-        self.arrivals: OrderedDict[str, float] = OrderedDict()  # key: theoretical arrival time
+        self.arrivals: OrderedDict[Hashable, float] = OrderedDict()  # key: theoretical arrival time
 
-    def check(self, key: str, now: float) -> Decision:
+    def check(self, key: Hashable, now: float) -> Decision:
         arrivals = self.arrivals
         tat = arrivals.get(key)
         if tat is None or tat < now:

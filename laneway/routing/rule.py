@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 from laneway.routing.request import Facts
 
 if TYPE_CHECKING:
+    from laneway.policies import Guard
     from laneway.routing.split import Split
     from laneway.upstream import Pool
 
-    Target = Pool | Split
+    # A route's action: a pool, a split between pools, or either behind the route's policies.
+    Target = Pool | Split | Guard[Pool | Split]
 
 Network = IPv4Network | IPv6Network
 

@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping
 
 from laneway.balancing import create
 from laneway.config import Config
-from laneway.config.schema import HealthCheck, Listener, Match, ValueTest
+from laneway.config.schema import HealthCheck, Listener, Match, RateKey, Route, ValueTest
 from laneway.config.schema import Pool as PoolConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, HttpsRedirect, ListenerSettings
 from laneway.http import client as http_client
+from laneway.policies import BY_CLIENT, BY_HEADER, BY_ROUTE, Guard, RateLimiter
 from laneway.routing import GeoIP, Router, RouteRule, Split, StickyCookie, ValueMatch
 from laneway.runtime.tls import listener_context, pool_context
 from laneway.tcp import SniRoute, TcpListener, TcpRoutes
@@ -121,12 +122,26 @@ def build_router(listener: Listener, pools: dict[str, Pool], *, secret: bytes | 
         else:
             assert route.pool is not None  # the schema asks for pool or split
             target = pools[route.pool]
-        rules.append(build_rule(route.match, target))
+        rules.append(build_rule(route.match, guarded(route, target) if route.has_policies else target))
     default = pools[listener.default_pool] if listener.default_pool is not None else None
     return Router(rules, default, geoip=geoip)
 
 
-def build_rule(match: Match, target: Pool | Split) -> RouteRule:
+def guarded(route: Route, target: Pool | Split) -> Guard[Pool | Split]:
+    """The route's target behind its policies (rate limit, body size)."""
+    guard: Guard[Pool | Split] = Guard(target, max_body_size=route.max_body_size)
+    limit = route.rate_limit
+    if limit is not None:
+        guard.rate_limiter = RateLimiter(limit.rate, burst=limit.burst, nodelay=limit.nodelay,
+                                         delay_after=limit.delay, max_keys=limit.max_keys)
+        if isinstance(limit.key, RateKey):
+            guard.rate_key, guard.rate_header = BY_HEADER, limit.key.header.lower().encode()
+        else:
+            guard.rate_key = BY_ROUTE if limit.key == "route" else BY_CLIENT
+    return guard
+
+
+def build_rule(match: Match, target: Pool | Split | Guard[Pool | Split]) -> RouteRule:
     host = match.host.encode() if match.host is not None else None
     wildcard = host is not None and host.startswith(b"*.")
     return RouteRule(

@@ -1,0 +1,26 @@
+"""A route's target together with the policies that are checked before a request goes on.
+
+The router hands back a ``Guard`` instead of a bare pool or split when the route has
+policies, so a route without any costs nothing more per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from laneway.policies.rate_limit import RateLimiter
+
+T = TypeVar("T")
+
+# Whose requests a rate limit counts together.
+BY_CLIENT, BY_HEADER, BY_ROUTE = "client", "header", "route"
+
+
+@dataclass(eq=False, slots=True)
+class Guard(Generic[T]):
+    target: T
+    rate_limiter: RateLimiter | None = None
+    rate_key: str = BY_CLIENT  # client, header or route
+    rate_header: bytes = b""  # lower case, with rate_key header
+    max_body_size: int | None = None  # bytes; larger request bodies get 413
