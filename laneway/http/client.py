@@ -635,6 +635,7 @@ class ClientConnection(asyncio.Protocol):
             return
         exchange.server = None
         server.in_flight -= 1
+        server.responses[exchange.status // 100] += 1  # status is 0 or three digits
         pool = exchange.pool
         if not failed and exchange.status in pool.failure_statuses:
             failed = True  # a status the pool counts against the server (e.g. 503)

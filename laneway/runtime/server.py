@@ -17,6 +17,7 @@ from laneway.balancing import create
 from laneway.config import Config
 from laneway.config.schema import HealthCheck, Listener, Match, ValueTest
 from laneway.config.schema import Pool as PoolConfig
+from laneway.config.schema import Server as ServerConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, HttpsRedirect, ListenerSettings
 from laneway.http import client as http_client
@@ -72,6 +73,12 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
                         max_connecting=config.limits.max_connecting)
     pool.refresh()
     return pool
+
+
+def build_server(server: ServerConfig, pool: PoolConfig) -> Server:
+    host, port = server.host_port
+    return Server(server.address, host, port, weight=server.weight, backup=server.backup,
+                  max_idle=pool.keepalive.max_idle, idle_timeout=pool.keepalive.idle_timeout)
 
 
 def retry_policy(config: PoolConfig) -> RetryPolicy:
@@ -222,6 +229,9 @@ class Runtime:
         # Signs sticky split cookies that configure no secret; kept across reloads so that
         # clients keep their arms.
         self.split_secret = secrets.token_bytes(32)
+        # True from the moment every listener is bound until shutdown begins: readiness
+        # (the admin API's /health/ready) turns false first when laneway stops.
+        self.accepting = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -246,6 +256,34 @@ class Runtime:
             self._watch_pool(self.pools[name], pool_config)
         loop.call_later(1.0, self._every_second)
         tune_garbage_collector()
+        self.accepting = True
+
+    def add_server(self, pool_name: str, server_config: ServerConfig) -> Server:
+        """Add a server to a running pool, set up as the config's servers are (keep-alive,
+        limits, state) and health-checked when the pool is. Call on the loop."""
+        pool = self.pools[pool_name]
+        pool_config = self.config.pools[pool_name]
+        server = build_server(server_config, pool_config)
+        pool.set_limits(server, max_requests=pool_config.limits.max_requests,
+                        max_connecting=pool_config.limits.max_connecting)
+        # No await between the two: no request can be sent to it before its state is set.
+        pool.add_server(server)
+        pool.set_state(server, server_config.state)
+        checker = self.health_checkers.get(pool_name)
+        if checker is not None:
+            checker.add(server)
+        log.info("pools.%s: server %s added (weight %d, %s)", pool_name, server.key, server.weight,
+                 server.state)
+        return server
+
+    def remove_server(self, pool_name: str, server: Server) -> None:
+        """Take a server out of a running pool; its requests under way finish. Call on the loop."""
+        checker = self.health_checkers.get(pool_name)
+        if checker is not None:
+            checker.remove(server)
+        self.pools[pool_name].remove_server(server)
+        log.info("pools.%s: server %s removed (%d requests under way finish)", pool_name, server.key,
+                 server.in_flight)
 
     async def _start_listener(self, config: Listener, pools: dict[str, Pool]) -> HttpListener | TcpListener:
         assert self.sweeper is not None
@@ -392,6 +430,7 @@ class Runtime:
         self.sweeper.loop.call_later(1.0, self._every_second)
 
     async def shutdown(self, grace: float | None = None) -> None:
+        self.accepting = False
         if grace is None:
             grace = self.config.shutdown_grace
         for listener in self.listeners:
