@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from laneway import __version__
 from laneway.admin.auth import guard
@@ -43,11 +43,15 @@ from laneway.upstream import Pool, Server
 
 
 class StateChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, as in the config
+
     state: OperatorState = Field(description="ready: takes traffic; drain: requests under way finish, "
                                              "no new ones; maintenance: as drain, and no health checks")
 
 
 class WeightChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     weight: int = Field(ge=1, le=10_000, description="as a server's weight in the config")
 
 
@@ -203,8 +207,9 @@ def create_app(runtime: Runtime, *, token: str | None, read_requires_token: bool
     app.state.runtime = runtime
     install_error_handlers(app)
     read_token = token if read_requires_token else None
-    app.include_router(health_routes())
-    app.include_router(read_routes(read_token))
-    app.include_router(change_routes(token))
-    app.include_router(metrics_routes(read_token, metrics_registry(runtime)))
+    routers = [health_routes(), read_routes(read_token), change_routes(token),
+               metrics_routes(read_token, metrics_registry(runtime))]
+    for router in routers:
+        app.include_router(router)
+    app.state.routers = routers  # what the app serves, for the test that checks /openapi.json
     return app

@@ -42,12 +42,13 @@ def describe_validation(errors: Any) -> tuple[str, str | None]:
     first_field: str | None = None
     for item in errors:
         # loc is ("body", "weight") or ("path", "pool"): the field is what follows the part.
+        if item.get("type") == "json_invalid":
+            first_field = first_field or "body"
+            messages.append("body: not valid JSON")
+            continue
         loc = [str(part) for part in item.get("loc", ())[1:]]
         field = ".".join(loc) or str(item.get("loc", ("body",))[0])
         first_field = first_field or field
-        if item.get("type") == "json_invalid":
-            messages.append("body: not valid JSON")
-            continue
         message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
         message = message[:1].lower() + message[1:]
         shown = "" if item.get("type") == "missing" else f", got {item.get('input')!r}"

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 
+from laneway.admin import AdminServer
 from laneway.cli import loop
 from laneway.cli.check import read_config
 from laneway.cli.exits import Exit
@@ -42,6 +43,15 @@ async def serve(config: Config, source: str) -> Exit:
         except (OSError, ValueError) as error:
             log.error("cannot start %s: %s", source, error)
             return Exit.FAILURE
+        admin = None
+        if config.admin is not None:
+            try:
+                admin = AdminServer(runtime, config.admin)
+                await admin.start()
+            except (OSError, ValueError) as error:
+                log.error("cannot start the admin listener on %s: %s", config.admin.bind, error)
+                await runtime.shutdown(0)
+                return Exit.FAILURE
         for name, (host, port) in runtime.listener_addresses.items():
             log.info("listener %s: listening on %s", name, url(host, port))
         log.info("running %s (hot path: %s); SIGTERM or Ctrl-C stops", source, hot_path_build())
@@ -59,7 +69,11 @@ async def serve(config: Config, source: str) -> Exit:
         loop_now.remove_signal_handler(signal.SIGHUP)
         await asyncio.gather(*reloads)
         log.info("stopping: letting requests under way finish for up to %gs", config.shutdown_grace)
+        # The admin listener outlives the drain: /health/ready answers 503 meanwhile, so a
+        # load balancer in front stops sending, and operators can watch the drain.
         await runtime.shutdown(config.shutdown_grace)
+        if admin is not None:
+            await admin.stop()
         log.info("stopped")
     return Exit.OK
 

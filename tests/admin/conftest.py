@@ -3,6 +3,8 @@ free port of 127.0.0.1, all on the test's event loop thread."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +13,7 @@ import httpx
 import pytest
 
 from laneway.admin import AdminServer
-from tests.support.balancer import Balancer
+from tests.support.balancer import Balancer, wait_for
 from tests.support.loop_thread import LoopThread
 
 TOKEN = "test-admin-token-0123456789"
@@ -57,3 +59,44 @@ def admin(balancer: Callable[..., Balancer], loop_thread: LoopThread) -> Iterato
     yield start
     for server in reversed(started):
         loop_thread.run(server.stop())
+
+
+class Traffic:
+    """GETs sent one after another through laneway from a thread while a test steers it;
+    bounded in count and in time. ``stop()`` returns (status, backend) per request."""
+
+    def __init__(self, running: Balancer, *, limit: int = 5000, seconds: float = 20.0) -> None:
+        self.running = running
+        self.limit = limit
+        self.seconds = seconds
+        self.results: list[tuple[int, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._send, name="traffic", daemon=True)
+
+    def _send(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        with self.running.client() as client:
+            while not self._stop.is_set() and len(self.results) < self.limit and time.monotonic() < deadline:
+                try:
+                    response = client.get("/")
+                    self.results.append((response.status_code, response.headers.get("x-backend", "")))
+                except httpx.HTTPError as error:
+                    self.results.append((0, type(error).__name__))
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def seen(self, count: int) -> None:
+        """Wait until ``count`` more requests have been answered."""
+        target = len(self.results) + count
+        wait_for(lambda: len(self.results) >= target or not self._thread.is_alive(),
+                 message=f"{count} more requests")
+
+    def stop(self) -> list[tuple[int, str]]:
+        self._stop.set()
+        self._thread.join(30.0)
+        return self.results
