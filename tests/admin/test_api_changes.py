@@ -6,8 +6,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-import httpx
-
 from tests.admin.conftest import Admin, Traffic
 from tests.support.backend import Backend
 from tests.support.balancer import wait_for
@@ -99,7 +97,8 @@ def test_weight_takes_effect_at_once(admin: Callable[..., Admin]) -> None:
 
 
 def test_add_and_remove_a_server_under_traffic(admin: Callable[..., Admin]) -> None:
-    running = admin(1, pool={"algorithm": "round_robin", "health_check": {"interval": "0.1s", "timeout": "0.1s"}})
+    check = {"interval": "0.1s", "timeout": "0.1s"}
+    running = admin(1, pool={"algorithm": "round_robin", "health_check": check})
     extra = running.running.loop.run(Backend("extra").start())
     try:
         address = address_of(extra)

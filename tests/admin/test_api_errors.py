@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
-
-import socket
 
 import httpx
 import pytest

@@ -33,7 +33,8 @@ def test_servers_show_live_counters_and_state(admin: Callable[..., Admin]) -> No
         assert client.get("/status?code=503").status_code == 503
 
     servers = running.get("/api/servers").json()
-    assert [s["address"] for s in servers] == [f"{b.address[0]}:{b.address[1]}" for b in running.running.backends]
+    addresses = [f"{b.address[0]}:{b.address[1]}" for b in running.running.backends]
+    assert [s["address"] for s in servers] == addresses
     assert sum(s["requests_total"] for s in servers) == 5
     assert sum(s["failures_total"] for s in servers) == 0, "503 counts as a failure only when configured"
     for server in servers:
