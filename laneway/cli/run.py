@@ -7,7 +7,6 @@ import asyncio
 import logging
 import signal
 
-from laneway.admin import AdminServer
 from laneway.cli import loop
 from laneway.cli.check import read_config
 from laneway.cli.exits import Exit
@@ -45,6 +44,10 @@ async def serve(config: Config, source: str) -> Exit:
             return Exit.FAILURE
         admin = None
         if config.admin is not None:
+            # Imported only when used: FastAPI takes most of a second to import, which every
+            # other command (check, ctl) would pay for.
+            from laneway.admin import AdminServer
+
             try:
                 admin = AdminServer(runtime, config.admin)
                 await admin.start()
