@@ -1,0 +1,48 @@
+"""``laneway run`` with an admin block: it starts with laneway, stops after it, and a
+problem with it stops laneway from starting at all."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import httpx
+
+from tests.cli.process import Running, laneway, refuses_connections
+from tests.cli.test_run import backend, config, held_port  # noqa: F401  (fixtures)
+from tests.support.backend import Backend
+
+
+def with_admin(path: Path, admin: str) -> Path:
+    path.write_text(path.read_text(encoding="utf-8") + f"admin: {admin}\n", encoding="utf-8")
+    return path
+
+
+def test_an_admin_port_in_use_exits_1(tmp_path: Path, held_port: int, backend: Backend) -> None:  # noqa: F811
+    path = with_admin(config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend.address),
+                      f'{{bind: "127.0.0.1:{held_port}"}}')
+    result = laneway("run", "-c", str(path))
+    assert result.returncode == 1, result.stderr
+    assert f"cannot start the admin listener on 127.0.0.1:{held_port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unset_token_env_exits_1(tmp_path: Path, backend: Backend) -> None:  # noqa: F811
+    path = with_admin(config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend.address),
+                      '{bind: "127.0.0.1:0", token_env: LANEWAY_TEST_UNSET_TOKEN}')
+    result = laneway("run", "-c", str(path))
+    assert result.returncode == 1, result.stderr
+    assert ("admin.token_env: the environment variable LANEWAY_TEST_UNSET_TOKEN is not set or empty"
+            in result.stderr)
+
+
+def test_admin_listener_lives_and_stops_with_laneway(tmp_path: Path, backend: Backend) -> None:  # noqa: F811
+    path = with_admin(config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend.address),
+                      '{bind: "127.0.0.1:0"}')
+    with Running("run", "-c", str(path)) as running:
+        url = running.wait_for(r"admin listener on (http://127\.0\.0\.1:(\d+))", stream="stderr")
+        assert "no token: open to this machine only" in running.output()
+        ready = httpx.get(f"{url.group(1)}/health/ready", trust_env=False, timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert running.stop(signal.SIGTERM) == 0, running.output()
+    assert refuses_connections(("127.0.0.1", int(url.group(2))))
