@@ -260,17 +260,20 @@ class Runtime:
 
     def add_server(self, pool_name: str, server_config: ServerConfig) -> Server:
         """Add a server to a running pool, set up as the config's servers are (keep-alive,
-        limits, state) and health-checked when the pool is. Call on the loop."""
+        limits, state). In a health-checked pool it starts down and takes traffic once it
+        passes ``rise`` checks (Envoy's "pending first health check"): a server that was
+        added before it runs must not get requests. Call on the loop."""
         pool = self.pools[pool_name]
         pool_config = self.config.pools[pool_name]
         server = build_server(server_config, pool_config)
         pool.set_limits(server, max_requests=pool_config.limits.max_requests,
                         max_connecting=pool_config.limits.max_connecting)
-        # No await between the two: no request can be sent to it before its state is set.
+        checker = self.health_checkers.get(pool_name)
+        # No await until all is set: no request can be sent to it in between.
         pool.add_server(server)
         pool.set_state(server, server_config.state)
-        checker = self.health_checkers.get(pool_name)
         if checker is not None:
+            pool.set_up(server, False)
             checker.add(server)
         log.info("pools.%s: server %s added (weight %d, %s)", pool_name, server.key, server.weight,
                  server.state)

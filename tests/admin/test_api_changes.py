@@ -106,12 +106,14 @@ def test_add_and_remove_a_server_under_traffic(admin: Callable[..., Admin]) -> N
             traffic.seen(10)
             response = api.post("/api/pools/p/servers", json={"address": address, "weight": 2})
             assert response.status_code == 201, response.text
-            assert (response.json()["address"], response.json()["weight"]) == (address, 2)
+            added = response.json()
+            assert (added["address"], added["weight"]) == (address, 2)
+            # Health-checked pool: no traffic until its checks pass (rise 2).
+            assert (added["health"], added["takes_traffic"]) == ("down", False)
             added_at = len(traffic.results)
+            wait_for(lambda: api.get(f"/api/pools/p/servers/{address}").json()["health"] == "up",
+                     message="the added server up after passed checks")
             traffic.seen(30)
-            assert address in [s["address"] for s in api.get("/api/servers").json()]
-            checker = running.running.runtime.health_checkers["p"]
-            wait_for(lambda: address in checker.last_check, message="the added server health-checked")
 
             response = api.delete(f"/api/pools/p/servers/{address}")
             assert response.status_code == 200, response.text
