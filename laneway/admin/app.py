@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field
 
 from laneway import __version__
-from laneway.admin.auth import guard
+from laneway.admin.auth import guard, loopback_host
 from laneway.admin.errors import AdminError, ErrorBody, install_error_handlers
 from laneway.admin.metrics import metrics_registry, metrics_response
 from laneway.admin.views import (
@@ -202,8 +202,11 @@ def create_app(runtime: Runtime, *, token: str | None, read_requires_token: bool
     """The admin API for ``runtime``. ``token``: required for changes (and reads when
     ``read_requires_token``); None lets everything through (loopback only, see the config)."""
     # No /docs or /redoc: their pages load scripts from a CDN; /openapi.json is served.
+    # strict_content_type: JSON bodies only with Content-Type: application/json, so that a
+    # web page cannot send one cross-origin without a CORS preflight (which is never approved).
     app = FastAPI(title="laneway admin API", version=__version__, docs_url=None, redoc_url=None,
-                  description="See and steer a running laneway: docs/admin.md.")
+                  description="See and steer a running laneway: docs/admin.md.", strict_content_type=True,
+                  dependencies=[Depends(loopback_host)] if token is None else [])
     app.state.runtime = runtime
     install_error_handlers(app)
     read_token = token if read_requires_token else None

@@ -6,11 +6,12 @@ import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from laneway.admin.errors import AdminError
 from laneway.config.schema import Admin as AdminConfig
+from laneway.config.schema import is_loopback
 
 # auto_error off: a missing or malformed header gets laneway's JSON 401, not FastAPI's 403.
 bearer = HTTPBearer(auto_error=False, description="the admin token (admin.token or admin.token_env)")
@@ -44,3 +45,26 @@ def guard(token: str | None) -> Guard:
             raise AdminError(401, "the bearer token is not the admin token")
 
     return check
+
+
+def host_name(header: str) -> str:
+    """The host part of a Host header: ``[::1]:9000`` -> ``::1``, ``localhost:9000`` -> ``localhost``."""
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if header.count(":") == 1 else header
+
+
+async def loopback_host(request: Request) -> None:
+    """Without a token, answer only requests addressed to a loopback name or address.
+
+    A web page the operator visits can point its own DNS name at 127.0.0.1 (DNS rebinding)
+    and then call the admin API as if from the same origin; its requests then carry that
+    name in Host. (Cross-origin calls are already stopped: the API takes JSON only with
+    ``Content-Type: application/json``, which browsers send cross-origin only after a CORS
+    preflight that laneway never approves.)
+    """
+    host = host_name(request.headers.get("host", ""))
+    if not is_loopback(host):
+        raise AdminError(403, f"Host {host!r} is not a loopback name or address: without a token the "
+                              "admin API answers only requests to 127.0.0.1, ::1 or localhost; set "
+                              "admin.token_env to reach it by another name", "Host")

@@ -46,6 +46,10 @@ def describe_validation(errors: Any) -> tuple[str, str | None]:
             first_field = first_field or "body"
             messages.append("body: not valid JSON")
             continue
+        if item.get("loc") == ("body",) and isinstance(item.get("input"), bytes):
+            first_field = first_field or "body"
+            messages.append("body: send JSON with 'Content-Type: application/json'")
+            continue
         loc = [str(part) for part in item.get("loc", ())[1:]]
         field = ".".join(loc) or str(item.get("loc", ("body",))[0])
         first_field = first_field or field
