@@ -58,6 +58,9 @@ class RuntimeCollector(Collector):
                                              "breaker opened.", labels=SERVER_LABELS)
         retries = CounterMetricFamily("laneway_pool_retries", "Requests sent again to another server.",
                                       labels=["pool"])
+        errors = CounterMetricFamily("laneway_pool_error_responses", "Error responses laneway answered "
+                                     "itself: 502 no connection or a broken answer, 503 no server may "
+                                     "take the request, 504 no answer in time.", labels=["pool", "code"])
         available = GaugeMetricFamily("laneway_pool_servers_available", "Servers that may take traffic.",
                                       labels=["pool"])
         for name, pool in runtime.pools.items():
@@ -65,6 +68,8 @@ class RuntimeCollector(Collector):
             breakers = runtime.circuit_breakers.get(name)
             retries.add_metric([name], pool.retry_budget.retries_total)
             available.add_metric([name], len(pool.available))
+            for status, count in sorted(pool.errors_total.items()):
+                errors.add_metric([name, str(status)], count)
             for server in pool.servers:
                 labels = [name, server.key]
                 requests.add_metric(labels, server.requests_total)
@@ -87,7 +92,7 @@ class RuntimeCollector(Collector):
         ready = GaugeMetricFamily("laneway_ready", "1 when /health/ready answers 200.")
         ready.add_metric([], int(readiness(runtime).ready))
         yield from (requests, failures, responses, in_flight, weight, up, ejected, takes_traffic, breaker,
-                    operator, ejections, breaker_opened, retries, available, ready)
+                    operator, ejections, breaker_opened, retries, errors, available, ready)
 
 
 def metrics_registry(runtime: Runtime) -> CollectorRegistry:

@@ -43,6 +43,8 @@ class PoolView(BaseModel):
     available: list[str] = Field(description="addresses of the servers that may take traffic now")
     health_checked: bool
     retries_total: int = Field(description="requests sent again to another server")
+    error_responses: dict[str, int] = Field(description="error responses laneway answered itself, by "
+                                                        "status: 502, 503 (no server), 504")
 
 
 class RouteView(BaseModel):
@@ -91,7 +93,8 @@ def pool_view(runtime: Runtime, pool: Pool) -> PoolView:
         servers=[server_view(runtime, pool, server) for server in pool.servers],
         available=[server.key for server in pool.available],
         health_checked=pool.name in runtime.health_checkers,
-        retries_total=pool.retry_budget.retries_total)
+        retries_total=pool.retry_budget.retries_total,
+        error_responses={str(status): count for status, count in sorted(pool.errors_total.items())})
 
 
 def route_views(runtime: Runtime) -> list[RouteView]:

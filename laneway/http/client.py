@@ -662,6 +662,8 @@ class ClientConnection(asyncio.Protocol):
             return
         exchange.status = status  # laneway's answer, for the access log
         log.warning("%s %s: %s", status, exchange.pool.name, detail)
+        errors = exchange.pool.errors_total  # an error path only: a dict by status is fine here
+        errors[status] = errors.get(status, 0) + 1
         # The connection stays usable only if the client has sent the whole request.
         close = not (exchange.request_complete and exchange.client_keep_alive)
         answer = error_response(status, detail, close=close)

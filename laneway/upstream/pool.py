@@ -50,6 +50,8 @@ class Pool:
         # Passive checks and circuit breakers (laneway.health) hear each request's outcome.
         self.on_result: Callable[[Server, bool], None] | None = None
         self.failure_statuses: frozenset[int] = frozenset()
+        # The error responses laneway answered itself, by status (502, 503, 504), for metrics.
+        self.errors_total: dict[int, int] = {}
         # Set when a server's state changes (the admin API and metrics listen here).
         self.on_change: Callable[[Server], None] | None = None
         for server in self.servers:

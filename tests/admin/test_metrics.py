@@ -71,6 +71,11 @@ def test_in_flight_and_operator_state_are_live(admin: Callable[..., Admin]) -> N
     assert samples[("laneway_server_operator_state", (*labels, ("state", "drain")))] == 1
     assert samples[("laneway_server_operator_state", (*labels, ("state", "ready")))] == 0
     assert samples[("laneway_ready", ())] == 0, "no server of p may take traffic"
+    assert ("laneway_pool_error_responses_total", (("code", "503"), ("pool", "p"))) not in samples
+    assert running.running.get("/").status_code == 503
+    samples = scrape(running)
+    assert samples[("laneway_pool_error_responses_total", (("code", "503"), ("pool", "p")))] == 1
+    assert running.get("/api/pools/p").json()["error_responses"] == {"503": 1}
 
 
 def test_names_follow_prometheus_conventions(admin: Callable[..., Admin]) -> None:
