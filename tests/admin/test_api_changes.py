@@ -120,6 +120,9 @@ def test_add_and_remove_a_server_under_traffic(admin: Callable[..., Admin]) -> N
             removed_at = len(traffic.results)
             traffic.seen(20)
             assert address not in [s["address"] for s in api.get("/api/servers").json()]
+            checker = running.running.runtime.health_checkers["p"]
+            assert running.running.call(lambda: address in checker.states or address in checker.last_check) \
+                is False, "its health checks stopped"
         results = traffic.stop()
     finally:
         running.running.loop.run(extra.stop())
