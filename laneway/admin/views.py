@@ -120,8 +120,10 @@ def readiness(runtime: Runtime) -> Readiness:
     """Ready: the config is loaded (a runtime exists), every listener is bound and laneway is
     not shutting down, and every pool has a server that may take traffic."""
     reasons = []
-    if not runtime.accepting:
-        reasons.append("laneway is shutting down" if runtime.listeners else "listeners are not bound yet")
+    if runtime.stopping:
+        reasons.append("laneway is shutting down")
+    elif not runtime.accepting:
+        reasons.append("listeners are not bound yet")
     empty = sorted(name for name, pool in runtime.pools.items() if not pool.available)
     if empty:
         reasons.append(f"no server may take traffic in pool{'s' if len(empty) > 1 else ''} "

@@ -71,6 +71,12 @@ async def serve(config: Config, source: str) -> Exit:
         await stop.wait()
         loop_now.remove_signal_handler(signal.SIGHUP)
         await asyncio.gather(*reloads)
+        admin_config = runtime.config.admin  # as the last reload left it
+        if admin_config is not None and admin_config.shutdown_delay > 0:
+            runtime.announce_shutdown()
+            log.info("stopping: /health/ready answers 503; still serving for %gs (admin.shutdown_delay)",
+                     admin_config.shutdown_delay)
+            await asyncio.sleep(admin_config.shutdown_delay)
         log.info("stopping: letting requests under way finish for up to %gs", config.shutdown_grace)
         # The admin listener outlives the drain: /health/ready answers 503 meanwhile, so a
         # load balancer in front stops sending, and operators can watch the drain.

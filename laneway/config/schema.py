@@ -888,6 +888,10 @@ class Admin(Strict):
     token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                   description="the name of an environment variable holding the token")
     read_requires_token: bool = False
+    # On SIGTERM or SIGINT, /health/ready answers 503 this long before laneway stops
+    # accepting, so a load balancer in front that probes it stops sending new requests first
+    # (Kubernetes: a preStop delay); then shutdown_grace lets requests under way finish.
+    shutdown_delay: Duration = Field(default=0.0, ge=0, le=300)
 
     @field_validator("bind")
     @classmethod

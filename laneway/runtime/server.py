@@ -229,9 +229,11 @@ class Runtime:
         # Signs sticky split cookies that configure no secret; kept across reloads so that
         # clients keep their arms.
         self.split_secret = secrets.token_bytes(32)
-        # True from the moment every listener is bound until shutdown begins: readiness
-        # (the admin API's /health/ready) turns false first when laneway stops.
+        # Readiness (the admin API's /health/ready): ``accepting`` from the moment every
+        # listener is bound until shutdown; ``stopping`` from the moment laneway is told to
+        # stop, which may come a while before it stops accepting (admin.shutdown_delay).
         self.accepting = False
+        self.stopping = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -432,7 +434,12 @@ class Runtime:
                 server.connections.close_expired(now)
         self.sweeper.loop.call_later(1.0, self._every_second)
 
+    def announce_shutdown(self) -> None:
+        """Say not-ready (``/health/ready``) while still serving, ahead of ``shutdown``."""
+        self.stopping = True
+
     async def shutdown(self, grace: float | None = None) -> None:
+        self.stopping = True
         self.accepting = False
         if grace is None:
             grace = self.config.shutdown_grace

@@ -46,3 +46,22 @@ def test_admin_listener_lives_and_stops_with_laneway(tmp_path: Path, backend: Ba
         assert ready.status_code == 200, ready.text
         assert running.stop(signal.SIGTERM) == 0, running.output()
     assert refuses_connections(("127.0.0.1", int(url.group(2))))
+
+
+def test_not_ready_for_shutdown_delay_while_still_serving(tmp_path: Path, backend: Backend) -> None:  # noqa: F811
+    path = with_admin(config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend.address),
+                      '{bind: "127.0.0.1:0", shutdown_delay: 3s}')
+    with Running("run", "-c", str(path)) as running:
+        admin = running.wait_for(r"admin listener on (http://\S+)", stream="stderr").group(1)
+        proxy = running.wait_for(r"listener web: listening on (http://\S+)", stream="stderr").group(1)
+        with httpx.Client(trust_env=False, timeout=10) as client:
+            assert client.get(f"{admin}/health/ready").status_code == 200
+            running.process.send_signal(signal.SIGTERM)
+            running.wait_for(r"/health/ready answers 503; still serving for 3s", stream="stderr")
+            ready = client.get(f"{admin}/health/ready")
+            assert ready.status_code == 503
+            assert ready.json()["reasons"] == ["laneway is shutting down"]
+            # A new connection to the proxy is still accepted and served.
+            response = client.get(proxy, headers={"Connection": "close"})
+            assert response.status_code == 200
+        assert running.wait() == 0, running.output()

@@ -58,3 +58,11 @@ def test_errors_name_the_field_and_the_fix(settings: dict[str, object], path: st
     [problem] = error.value.problems
     assert problem.startswith(f"laneway.yaml: {path}: "), problem
     assert words in problem, problem
+
+
+def test_shutdown_delay() -> None:
+    admin = parse_config(document({"shutdown_delay": "5s"})).admin
+    assert admin is not None and admin.shutdown_delay == 5.0
+    with pytest.raises(ConfigError) as error:
+        parse_config(document({"shutdown_delay": "10m"}), "laneway.yaml")
+    assert error.value.problems[0].startswith("laneway.yaml: admin.shutdown_delay: must be <= ")
