@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
+
+import pytest
 
 from tests.admin.conftest import Admin
 from tests.support.balancer import wait_for
@@ -59,3 +62,19 @@ def test_not_ready_first_when_shutting_down(admin: Callable[..., Admin]) -> None
         proxy.backend.release()
         held.join(10.0)
     assert answered == [200], "the request under way still finishes"
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_admin_on_ipv6_loopback(admin: Callable[..., Admin]) -> None:
+    running = admin(admin_config={"bind": "[::1]:0", "token": None})
+    assert running.url.startswith("http://[::1]:")
+    assert running.get("/health/ready", token=None).status_code == 200
