@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from laneway import __version__
 from laneway.admin.auth import guard, loopback_host
+from laneway.admin.body_limit import BodyLimit
 from laneway.admin.errors import AdminError, ErrorBody, install_error_handlers
 from laneway.admin.metrics import metrics_registry, metrics_response
 from laneway.admin.views import (
@@ -208,6 +209,7 @@ def create_app(runtime: Runtime, *, token: str | None, read_requires_token: bool
                   description="See and steer a running laneway: docs/admin.md.", strict_content_type=True,
                   dependencies=[Depends(loopback_host)] if token is None else [])
     app.state.runtime = runtime
+    app.add_middleware(BodyLimit)
     install_error_handlers(app)
     read_token = token if read_requires_token else None
     routers = [health_routes(), read_routes(read_token), change_routes(token),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -97,3 +97,26 @@ def test_the_listener_keeps_serving_after_malformed_requests(admin: Callable[...
             answer = sock.recv(4096)
             assert answer.startswith(b"HTTP/1.1 400"), answer
     assert httpx.get(f"{running.url}/health/live", trust_env=False).status_code == 200
+
+
+def test_large_bodies_are_refused(admin: Callable[..., Admin]) -> None:
+    running = admin()
+    large = b'{"address": "127.0.0.1:9", "pad": "' + b"x" * 100_000 + b'"}'
+
+    def chunked() -> Iterator[bytes]:
+        for start in range(0, len(large), 4096):
+            yield large[start:start + 4096]
+
+    with running.client() as api:
+        for content in (large, chunked()):
+            response = api.post("/api/pools/p/servers", content=content,
+                                headers={"Content-Type": "application/json"})
+            assert response.status_code == 413, response.text
+            assert response.json() == {"error": "the request body is over 16384 bytes; admin bodies are "
+                                                "small JSON objects", "field": "body"}
+        # Refused before the token check too: no one makes laneway hold a large body.
+        with running.client(token=None) as anonymous:
+            assert anonymous.post("/api/pools/p/servers", content=large,
+                                  headers={"Content-Type": "application/json"}).status_code == 413
+        assert api.get("/health/live").status_code == 200
+    assert len(running.pool().servers) == 1
