@@ -77,7 +77,10 @@ class AdminServer:
         host, port = self.config.host_port
         sock = bind(host, port)
         self.address = sock.getsockname()[:2]
-        config = uvicorn.Config(self.app, lifespan="off", log_config=None, access_log=False,
+        # h11, not httptools: h11 caps a request head (h11_max_incomplete_event_size, 16 KiB),
+        # where uvicorn's httptools protocol keeps reading headers without a bound. The
+        # admin listener's few requests do not need httptools' speed.
+        config = uvicorn.Config(self.app, http="h11", lifespan="off", log_config=None, access_log=False,
                                 server_header=False, proxy_headers=False,
                                 timeout_graceful_shutdown=SHUTDOWN_GRACE)
         server = EmbeddedServer(config)

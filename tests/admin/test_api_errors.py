@@ -120,3 +120,20 @@ def test_large_bodies_are_refused(admin: Callable[..., Admin]) -> None:
                                   headers={"Content-Type": "application/json"}).status_code == 413
         assert api.get("/health/live").status_code == 200
     assert len(running.pool().servers) == 1
+
+
+def test_an_endless_request_head_is_cut_off(admin: Callable[..., Admin]) -> None:
+    running = admin()
+    assert running.server.address is not None
+    answer = b""
+    with socket.create_connection(running.server.address, timeout=5) as sock:
+        try:
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n")
+            for index in range(1000):  # up to 1 MB of headers; the cap is far below
+                sock.sendall(b"X-Pad-%d: %s\r\n" % (index, b"a" * 1000))
+            answer = sock.recv(4096)
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # cut off while sending: what matters is that it was not read without end
+        else:
+            assert answer.startswith(b"HTTP/1.1 4"), answer
+    assert httpx.get(f"{running.url}/health/live", trust_env=False).status_code == 200
