@@ -80,8 +80,8 @@ class AdminServer:
         # h11, not httptools: h11 caps a request head (h11_max_incomplete_event_size, 16 KiB),
         # where uvicorn's httptools protocol keeps reading headers without a bound. The
         # admin listener's few requests do not need httptools' speed.
-        config = uvicorn.Config(self.app, http="h11", lifespan="off", log_config=None, access_log=False,
-                                server_header=False, proxy_headers=False,
+        config = uvicorn.Config(self.app, http="h11", ws="none", lifespan="off", log_config=None,
+                                access_log=False, server_header=False, proxy_headers=False,
                                 timeout_graceful_shutdown=SHUTDOWN_GRACE)
         server = EmbeddedServer(config)
         task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="admin listener")
