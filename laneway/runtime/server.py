@@ -47,9 +47,12 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
         if server is None:
             server = Server(server_config.address, host, port)
             server.state = server_config.state
+            server.weight = server_config.weight
         elif before.get(server_config.address) != server_config:
-            server.state = server_config.state  # the file changed it: the file wins
-        server.weight = server_config.weight
+            # The file changed it: the file wins. Otherwise a state or weight set through the
+            # admin API stays.
+            server.state = server_config.state
+            server.weight = server_config.weight
         server.backup = server_config.backup
         server.connections.max_idle = config.keepalive.max_idle
         server.connections.idle_timeout = config.keepalive.idle_timeout
