@@ -50,8 +50,9 @@ class PoolView(BaseModel):
 class RouteView(BaseModel):
     listener: str
     index: int = Field(description="position in the listener's routes; the first match wins")
-    host: str | None
-    path_prefix: str | None
+    host: str | None = Field(description="http: the exact Host it matches")
+    path_prefix: str | None = Field(description="http: the path prefix it matches")
+    sni: str | None = Field(description="tcp: the TLS server name it matches")
     pool: str
 
 
@@ -98,9 +99,16 @@ def pool_view(runtime: Runtime, pool: Pool) -> PoolView:
 
 
 def route_views(runtime: Runtime) -> list[RouteView]:
-    return [RouteView(listener=listener.name, index=index, host=route.match.host,
-                      path_prefix=route.match.path_prefix, pool=route.pool)
-            for listener in runtime.config.listeners for index, route in enumerate(listener.routes)]
+    views = []
+    for listener in runtime.config.listeners:
+        if listener.pool is not None:  # a tcp listener sending every connection to one pool
+            views.append(RouteView(listener=listener.name, index=0, host=None, path_prefix=None, sni=None,
+                                   pool=listener.pool))
+        for index, route in enumerate(listener.routes):
+            match = route.match
+            views.append(RouteView(listener=listener.name, index=index, host=match.host,
+                                   path_prefix=match.path_prefix, sni=match.sni, pool=route.pool))
+    return views
 
 
 def listener_views(runtime: Runtime) -> list[ListenerView]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from laneway.admin.views import listener_views, route_views
+from laneway.config import parse_config
+from laneway.runtime.server import Runtime
 from tests.admin.conftest import TOKEN, Admin
 from tests.support.balancer import wait_for
 
@@ -18,7 +21,8 @@ def test_listeners_and_routes(admin: Callable[..., Admin]) -> None:
     assert listener["name"] == "web"
     assert listener["bind"] == "127.0.0.1:0"
     assert listener["address"] == f"{host}:{port}", "the port really bound, not the 0 asked for"
-    assert [(r["path_prefix"], r["pool"]) for r in listener["routes"]] == [("/api/", "api"), (None, "p")]
+    assert [(r["path_prefix"], r["sni"], r["pool"]) for r in listener["routes"]] == [
+        ("/api/", None, "api"), (None, None, "p")]
     routes = running.get("/api/routes").json()
     assert [(r["listener"], r["index"], r["pool"]) for r in routes] == [("web", 0, "api"), ("web", 1, "p")]
 
@@ -105,3 +109,21 @@ def test_read_requires_token(admin: Callable[..., Admin]) -> None:
         assert running.get(path, token=TOKEN).status_code == 200, path
     # Probes never need the token: a Kubernetes probe carries none.
     assert running.get("/health/ready", token=None).status_code == 200
+
+
+def test_tcp_listeners_routes() -> None:
+    runtime = Runtime(parse_config({
+        "listeners": [
+            {"name": "tls", "bind": "127.0.0.1:0", "protocol": "tcp",
+             "routes": [{"match": {"sni": "api.example.com"}, "pool": "api"}, {"pool": "db"}]},
+            {"name": "postgres", "bind": "127.0.0.1:0", "protocol": "tcp", "pool": "db"},
+        ],
+        "pools": {"api": {"servers": [{"address": "127.0.0.1:9"}]},
+                  "db": {"servers": [{"address": "127.0.0.1:10"}]}},
+    }))
+    routes = [route.model_dump() for route in route_views(runtime)]
+    assert [(r["listener"], r["index"], r["sni"], r["pool"]) for r in routes] == [
+        ("tls", 0, "api.example.com", "api"), ("tls", 1, None, "db"), ("postgres", 0, None, "db")]
+    [tls, postgres] = listener_views(runtime)
+    assert (tls.protocol, postgres.protocol, postgres.address) == ("tcp", "tcp", None)
+    assert [route.pool for route in postgres.routes] == ["db"]
