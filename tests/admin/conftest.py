@@ -93,8 +93,10 @@ class Traffic:
     def seen(self, count: int) -> None:
         """Wait until ``count`` more requests have been answered."""
         target = len(self.results) + count
-        wait_for(lambda: len(self.results) >= target or not self._thread.is_alive(),
+        # Generous: the machine may be busy; a pass never waits this long.
+        wait_for(lambda: len(self.results) >= target or not self._thread.is_alive(), timeout=30.0,
                  message=f"{count} more requests")
+        assert len(self.results) >= target, f"the traffic stopped early: {self.results[-5:]}"
 
     def stop(self) -> list[tuple[int, str]]:
         self._stop.set()
