@@ -71,7 +71,7 @@ async def serve(config: Config, source: str) -> Exit:
         await stop.wait()
         loop_now.remove_signal_handler(signal.SIGHUP)
         await asyncio.gather(*reloads)
-        admin_config = runtime.config.admin  # as the last reload left it
+        admin_config = config.admin  # as at start: a reload does not change the admin block
         if admin_config is not None and admin_config.shutdown_delay > 0:
             runtime.announce_shutdown()
             log.info("stopping: /health/ready answers 503; still serving for %gs (admin.shutdown_delay)",
@@ -94,6 +94,10 @@ async def reload(runtime: Runtime, source: str) -> None:
     if config is None:
         log.error("reload of %s rejected; still running the previous config", source)
         return
+    if config.admin != runtime.config.admin:
+        # The admin listener (its address, its token) is set up once, at start.
+        log.warning("reload of %s: the admin block changed; it takes effect when laneway is "
+                    "restarted, the admin listener keeps its settings until then", source)
     try:
         await runtime.reload(config)
     except (OSError, ValueError) as error:

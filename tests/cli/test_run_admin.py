@@ -45,6 +45,7 @@ def test_admin_listener_lives_and_stops_with_laneway(tmp_path: Path, backend: Ba
         ready = httpx.get(f"{url.group(1)}/health/ready", trust_env=False, timeout=10)
         assert ready.status_code == 200, ready.text
         assert running.stop(signal.SIGTERM) == 0, running.output()
+        assert "admin.shutdown_delay" not in running.output(), "the reloaded admin block is not used"
     assert refuses_connections(("127.0.0.1", int(url.group(2))))
 
 
@@ -65,3 +66,19 @@ def test_not_ready_for_shutdown_delay_while_still_serving(tmp_path: Path, backen
             response = client.get(proxy, headers={"Connection": "close"})
             assert response.status_code == 200
         assert running.wait() == 0, running.output()
+
+
+def test_a_reload_says_an_admin_change_waits_for_a_restart(tmp_path: Path, backend: Backend) -> None:  # noqa: F811
+    path = config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend.address)
+    text = path.read_text(encoding="utf-8")
+    with_admin(path, '{bind: "127.0.0.1:0"}')
+    with Running("run", "-c", str(path)) as running:
+        url = running.wait_for(r"admin listener on (http://\S+)", stream="stderr").group(1)
+        path.write_text(text + 'admin: {bind: "127.0.0.1:0", shutdown_delay: 1s}\n', encoding="utf-8")
+        running.process.send_signal(signal.SIGHUP)
+        running.wait_for(r"the admin block changed; it takes effect when laneway is restarted",
+                         stream="stderr")
+        running.wait_for(r"config reloaded", stream="stderr")
+        assert httpx.get(f"{url}/health/ready", trust_env=False, timeout=10).status_code == 200
+        assert running.stop(signal.SIGTERM) == 0, running.output()
+        assert "admin.shutdown_delay" not in running.output(), "the reloaded admin block is not used"
