@@ -3,7 +3,7 @@ into /openapi.json). Read on the loop thread, so each view is one consistent mom
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -47,13 +47,18 @@ class PoolView(BaseModel):
                                                         "status: 502, 503 (no server), 504")
 
 
+class SplitArmView(BaseModel):
+    pool: str
+    weight: int
+
+
 class RouteView(BaseModel):
     listener: str
     index: int = Field(description="position in the listener's routes; the first match wins")
-    host: str | None = Field(description="http: the exact Host it matches")
-    path_prefix: str | None = Field(description="http: the path prefix it matches")
-    sni: str | None = Field(description="tcp: the TLS server name it matches")
-    pool: str
+    match: dict[str, Any] = Field(description="the conditions given, in the config's full form")
+    pool: str | None = Field(description="the pool it sends to, or null for a split")
+    split: list[SplitArmView] | None = Field(description="the pools of a weighted split")
+    sticky_cookie: str | None = Field(description="the cookie that keeps a client on its split arm")
 
 
 class ListenerView(BaseModel):
@@ -62,6 +67,8 @@ class ListenerView(BaseModel):
     address: str | None = Field(description="host:port it listens on (a real port when bind asked for 0)")
     protocol: str
     routes: list[RouteView]
+    default_pool: str | None = Field(description="http: where a request no route matches goes")
+    pool: str | None = Field(description="tcp: the pool every connection goes to, without routes")
 
 
 class Readiness(BaseModel):
@@ -101,13 +108,14 @@ def pool_view(runtime: Runtime, pool: Pool) -> PoolView:
 def route_views(runtime: Runtime) -> list[RouteView]:
     views = []
     for listener in runtime.config.listeners:
-        if listener.pool is not None:  # a tcp listener sending every connection to one pool
-            views.append(RouteView(listener=listener.name, index=0, host=None, path_prefix=None, sni=None,
-                                   pool=listener.pool))
         for index, route in enumerate(listener.routes):
-            match = route.match
-            views.append(RouteView(listener=listener.name, index=index, host=match.host,
-                                   path_prefix=match.path_prefix, sni=match.sni, pool=route.pool))
+            split = None if route.split is None else [SplitArmView(pool=arm.pool, weight=arm.weight)
+                                                      for arm in route.split]
+            views.append(RouteView(
+                listener=listener.name, index=index,
+                match=route.match.model_dump(mode="json", exclude_none=True), pool=route.pool, split=split,
+                # The cookie's name only: a sticky secret is never shown.
+                sticky_cookie=route.sticky.cookie if route.sticky is not None else None))
     return views
 
 
@@ -120,7 +128,8 @@ def listener_views(runtime: Runtime) -> list[ListenerView]:
                                               else f"{bound[0]}:{bound[1]}")
         views.append(ListenerView(name=listener.name, bind=listener.bind, address=address,
                                   protocol=listener.protocol,
-                                  routes=[route for route in routes if route.listener == listener.name]))
+                                  routes=[route for route in routes if route.listener == listener.name],
+                                  default_pool=listener.default_pool, pool=listener.pool))
     return views
 
 

@@ -21,10 +21,25 @@ def test_listeners_and_routes(admin: Callable[..., Admin]) -> None:
     assert listener["name"] == "web"
     assert listener["bind"] == "127.0.0.1:0"
     assert listener["address"] == f"{host}:{port}", "the port really bound, not the 0 asked for"
-    assert [(r["path_prefix"], r["sni"], r["pool"]) for r in listener["routes"]] == [
-        ("/api/", None, "api"), (None, None, "p")]
+    assert [(r["match"], r["pool"]) for r in listener["routes"]] == [({"path_prefix": "/api/"}, "api"),
+                                                                    ({}, "p")]
     routes = running.get("/api/routes").json()
     assert [(r["listener"], r["index"], r["pool"]) for r in routes] == [("web", 0, "api"), ("web", 1, "p")]
+
+
+def test_splits_and_match_keys_without_secrets(admin: Callable[..., Admin]) -> None:
+    running = admin(2, pools_of_backends={"p": [0], "api": [1]}, routes=[
+        {"match": {"host": "*.example.com", "method": "GET", "headers": {"X-Canary": "1"}},
+         "split": [{"pool": "api", "weight": 10}, {"pool": "p", "weight": 90}],
+         "sticky": {"cookie": "arm", "secret": "a-sticky-secret-0123456789"}},
+        {"pool": "p"}])
+    [split, plain] = running.get("/api/routes").json()
+    assert split["match"] == {"host": "*.example.com", "method": ["GET"],
+                              "headers": {"X-Canary": {"equals": ["1"]}}}  # the full form
+    assert (split["pool"], split["split"], split["sticky_cookie"]) == (
+        None, [{"pool": "api", "weight": 10}, {"pool": "p", "weight": 90}], "arm")
+    assert (plain["match"], plain["pool"], plain["split"]) == ({}, "p", None)
+    assert "a-sticky-secret" not in running.get("/api/listeners").text
 
 
 def test_servers_show_live_counters_and_state(admin: Callable[..., Admin]) -> None:
@@ -122,8 +137,8 @@ def test_tcp_listeners_routes() -> None:
                   "db": {"servers": [{"address": "127.0.0.1:10"}]}},
     }))
     routes = [route.model_dump() for route in route_views(runtime)]
-    assert [(r["listener"], r["index"], r["sni"], r["pool"]) for r in routes] == [
-        ("tls", 0, "api.example.com", "api"), ("tls", 1, None, "db"), ("postgres", 0, None, "db")]
+    assert [(r["listener"], r["index"], r["match"], r["pool"]) for r in routes] == [
+        ("tls", 0, {"sni": "api.example.com"}, "api"), ("tls", 1, {}, "db")]
     [tls, postgres] = listener_views(runtime)
     assert (tls.protocol, postgres.protocol, postgres.address) == ("tcp", "tcp", None)
-    assert [route.pool for route in postgres.routes] == ["db"]
+    assert (postgres.routes, postgres.pool) == ([], "db")
