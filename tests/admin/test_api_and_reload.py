@@ -13,7 +13,7 @@ from tests.support.balancer import make_config
 def reload_with(running: Admin, weights: list[int]) -> None:
     runtime = running.running.runtime
     addresses = [server.key for server in runtime.pools["p"].servers][:len(weights)]
-    document = make_config(addresses, admin={"bind": "127.0.0.1:0"})
+    document = make_config(addresses, top={"admin": {"bind": "127.0.0.1:0"}})
     for server, weight in zip(document["pools"]["p"]["servers"], weights, strict=True):
         server["weight"] = weight
     running.running.loop.run(runtime.reload(parse_config(document)))

@@ -27,8 +27,7 @@ def make_config(servers: list[str], *, listener: dict[str, Any] | None = None,
                 pool: dict[str, Any] | None = None, routes: list[dict[str, Any]] | None = None,
                 pools: dict[str, Any] | None = None, shutdown_grace: str | None = None,
                 access_log: dict[str, Any] | None = None,
-                top: dict[str, Any] | None = None,
-                admin: dict[str, Any] | None = None) -> dict[str, Any]:
+                top: dict[str, Any] | None = None) -> dict[str, Any]:
     """A config document: listener ``web`` on 127.0.0.1:0 routing everything to pool ``p``.
 
     ``listener`` and ``pool`` are merged into the listener and the pool (e.g.
@@ -47,8 +46,6 @@ def make_config(servers: list[str], *, listener: dict[str, Any] | None = None,
     if access_log is not None:
         document["access_log"] = access_log
     document.update(top or {})  # other top-level settings, e.g. {"geoip": {...}}
-    if admin is not None:
-        document["admin"] = admin
     return document
 
 
