@@ -66,6 +66,7 @@ class ListenerView(BaseModel):
     bind: str = Field(description="as written in the config")
     address: str | None = Field(description="host:port it listens on (a real port when bind asked for 0)")
     protocol: str
+    tls: bool = Field(description="http: terminates TLS (HTTPS)")
     routes: list[RouteView]
     default_pool: str | None = Field(description="http: where a request no route matches goes")
     pool: str | None = Field(description="tcp: the pool every connection goes to, without routes")
@@ -127,7 +128,7 @@ def listener_views(runtime: Runtime) -> list[ListenerView]:
         address = None if bound is None else (f"[{bound[0]}]:{bound[1]}" if ":" in bound[0]
                                               else f"{bound[0]}:{bound[1]}")
         views.append(ListenerView(name=listener.name, bind=listener.bind, address=address,
-                                  protocol=listener.protocol,
+                                  protocol=listener.protocol, tls=listener.tls is not None,
                                   routes=[route for route in routes if route.listener == listener.name],
                                   default_pool=listener.default_pool, pool=listener.pool))
     return views

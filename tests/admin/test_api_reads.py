@@ -20,6 +20,7 @@ def test_listeners_and_routes(admin: Callable[..., Admin]) -> None:
     [listener] = running.get("/api/listeners").json()
     assert listener["name"] == "web"
     assert listener["bind"] == "127.0.0.1:0"
+    assert (listener["protocol"], listener["tls"]) == ("http", False)
     assert listener["address"] == f"{host}:{port}", "the port really bound, not the 0 asked for"
     assert [(r["match"], r["pool"]) for r in listener["routes"]] == [({"path_prefix": "/api/"}, "api"),
                                                                     ({}, "p")]
