@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from laneway import __version__
-from laneway.cli import check, demo, run
+from laneway.cli import check, ctl, demo, run
 from laneway.cli.exits import Exit
 from laneway.cli.logs import LEVELS, configure_logging
 from laneway.runtime.server import hot_path_build
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     add_log_level(common, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (check, run, demo):
+    for module in (check, run, demo, ctl):
         module.add_parser(commands, common)
     return parser
 

@@ -42,6 +42,19 @@ async def serve(config: Config, source: str) -> Exit:
         except (OSError, ValueError) as error:
             log.error("cannot start %s: %s", source, error)
             return Exit.FAILURE
+        admin = None
+        if config.admin is not None:
+            # Imported only when used: FastAPI takes most of a second to import, which every
+            # other command (check, ctl) would pay for.
+            from laneway.admin import AdminServer
+
+            try:
+                admin = AdminServer(runtime, config.admin)
+                await admin.start()
+            except (OSError, ValueError) as error:
+                log.error("cannot start the admin listener on %s: %s", config.admin.bind, error)
+                await runtime.shutdown(0)
+                return Exit.FAILURE
         for name, (host, port) in runtime.listener_addresses.items():
             log.info("listener %s: listening on %s", name, url(host, port))
         log.info("running %s (hot path: %s); SIGTERM or Ctrl-C stops", source, hot_path_build())
@@ -58,8 +71,18 @@ async def serve(config: Config, source: str) -> Exit:
         await stop.wait()
         loop_now.remove_signal_handler(signal.SIGHUP)
         await asyncio.gather(*reloads)
+        admin_config = config.admin  # as at start: a reload does not change the admin block
+        if admin_config is not None and admin_config.shutdown_delay > 0:
+            runtime.announce_shutdown()
+            log.info("stopping: /health/ready answers 503; still serving for %gs (admin.shutdown_delay)",
+                     admin_config.shutdown_delay)
+            await asyncio.sleep(admin_config.shutdown_delay)
         log.info("stopping: letting requests under way finish for up to %gs", config.shutdown_grace)
+        # The admin listener outlives the drain: /health/ready answers 503 meanwhile, so a
+        # load balancer in front stops sending, and operators can watch the drain.
         await runtime.shutdown(config.shutdown_grace)
+        if admin is not None:
+            await admin.stop()
         log.info("stopped")
     return Exit.OK
 
@@ -71,6 +94,10 @@ async def reload(runtime: Runtime, source: str) -> None:
     if config is None:
         log.error("reload of %s rejected; still running the previous config", source)
         return
+    if config.admin != runtime.config.admin:
+        # The admin listener (its address, its token) is set up once, at start.
+        log.warning("reload of %s: the admin block changed; it takes effect when laneway is "
+                    "restarted, the admin listener keeps its settings until then", source)
     try:
         await runtime.reload(config)
     except (OSError, ValueError) as error:

@@ -113,7 +113,9 @@ _EXPECTED = {
 _BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
            "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
 # Field patterns, said in words.
-_PATTERNS = {r"^[A-Za-z0-9_.-]+$": "only letters, digits, '_', '.' and '-'"}
+_PATTERNS = {r"^[A-Za-z0-9_.-]+$": "only letters, digits, '_', '.' and '-'",
+             r"^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable's name: letters, digits and '_', "
+                                         "not starting with a digit"}
 
 
 def _message(item: Any, loc: tuple[int | str, ...], document: dict[str, Any]) -> str:

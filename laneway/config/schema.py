@@ -903,8 +903,58 @@ class Listener(Strict):
         return parse_address(self.bind, what="bind")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) can only be reached from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything
+
+
 class Admin(Strict):
+    """The admin listener (docs/admin.md): health endpoints, the JSON API, metrics.
+
+    A bearer token (``token``, or the environment variable ``token_env`` names, read when
+    laneway starts) is required for every change, and for reads too with
+    ``read_requires_token``. Without a token the listener must be on a loopback address:
+    otherwise anyone who can reach it could drain every server.
+    """
+
     bind: str = "127.0.0.1:9000"
+    token: str | None = Field(default=None, min_length=16, description="the bearer token itself")
+    token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                  description="the name of an environment variable holding the token")
+    read_requires_token: bool = False
+    # On SIGTERM or SIGINT, /health/ready answers 503 this long before laneway stops
+    # accepting, so a load balancer in front that probes it stops sending new requests first
+    # (Kubernetes: a preStop delay); then shutdown_grace lets requests under way finish.
+    shutdown_delay: Duration = Field(default=0.0, ge=0, le=300)
+
+    @field_validator("bind")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        parse_address(value, what="bind")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_address(self.bind, what="bind")
+
+    @model_validator(mode="after")
+    def _protected(self) -> Admin:
+        if self.token is not None and self.token_env is not None:
+            raise ValueError("give token or token_env, not both")
+        has_token = self.token is not None or self.token_env is not None
+        if self.read_requires_token and not has_token:
+            raise ValueError("read_requires_token needs a token: set token or token_env")
+        host, _ = self.host_port
+        if not has_token and not is_loopback(host):
+            raise ValueError(f"bind {self.bind} is reachable from other machines, and without a token "
+                             "anyone there could change the pools: set token_env (or token), or bind "
+                             "to a loopback address such as 127.0.0.1:9000")
+        return self
 
 
 class AccessLog(Strict):
@@ -934,6 +984,7 @@ class Config(Strict):
     shutdown_grace: Duration = Field(default=10.0, ge=0)
     access_log: AccessLog | None = None
     geoip: GeoIP | None = None
+    admin: Admin | None = None
 
 
 def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -58,10 +58,12 @@ class HealthChecker:
         self.clock = clock
         # Per-server state, keyed by server key. Servers start in the state they have (up,
         # unless something else said otherwise): checks must prove a change.
+        self.rise = rise
+        self.fall = fall
         self.states = {server.key: Thresholds(rise, fall, up=server.up) for server in pool.servers}
         self.last_check: dict[str, CheckRecord] = {}
-        # Running tasks
-        self._tasks: list[asyncio.Task[None]] = []
+        # Running tasks, by server key
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     @property
     def running(self) -> bool:
@@ -76,13 +78,31 @@ class HealthChecker:
             # Server i's first check falls at a random point of the i-th of n equal slices
             # of the first interval.
             first = self.interval * (index + self.rng.random()) / len(servers)
-            task = asyncio.get_running_loop().create_task(
-                self._run(server, first), name=f"health {self.pool.name} {server.key}")
-            self._tasks.append(task)
+            self._start_task(server, first)
+
+    def _start_task(self, server: Server, first: float) -> None:
+        self._tasks[server.key] = asyncio.get_running_loop().create_task(
+            self._run(server, first), name=f"health {self.pool.name} {server.key}")
+
+    def add(self, server: Server) -> None:
+        """Check a server added to the pool while running. It stays as it is (up) until
+        ``fall`` checks fail, as the servers present at start did."""
+        self.states[server.key] = Thresholds(self.rise, self.fall, up=server.up)
+        if self._tasks:
+            self._start_task(server, self.interval * self.rng.random())
+
+    def remove(self, server: Server) -> None:
+        """Stop checking a server taken out of the pool."""
+        task = self._tasks.pop(server.key, None)
+        if task is not None:
+            task.cancel()
+        self.states.pop(server.key, None)
+        self.last_check.pop(server.key, None)
 
     async def stop(self) -> None:
         """Cancel every check, in progress or waiting, and wait until they are gone."""
-        tasks, self._tasks = self._tasks, []
+        tasks = list(self._tasks.values())
+        self._tasks = {}
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -39,6 +39,7 @@ class OutlierDetector:
         self.failures: dict[str, int] = {}
         self.ejections: dict[str, int] = {}
         self.returned_at: dict[str, float] = {}
+        self.ejected_total: dict[str, int] = {}  # every ejection, for operators and metrics
         pool.listen_results(self.record)
 
     def record(self, server: Server, ok: bool) -> None:
@@ -61,6 +62,7 @@ class OutlierDetector:
         times = self.ejections.get(key, 0)
         seconds = min(self.base_ejection * 2 ** times, self.max_ejection)
         self.ejections[key] = times + 1
+        self.ejected_total[key] = self.ejected_total.get(key, 0) + 1
         self.failures.pop(key, None)
         log.warning("pools.%s server %s ejected for %gs after %d failed requests in a row",
                     self.pool.name, key, seconds, self.consecutive)

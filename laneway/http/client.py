@@ -687,6 +687,7 @@ class ClientConnection(asyncio.Protocol):
             return
         exchange.server = None
         server.in_flight -= 1
+        server.responses[exchange.status // 100] += 1  # status is 0 or three digits
         pool = exchange.pool
         if not failed and exchange.status in pool.failure_statuses:
             failed = True  # a status the pool counts against the server (e.g. 503)
@@ -713,6 +714,8 @@ class ClientConnection(asyncio.Protocol):
             return
         exchange.status = status  # laneway's answer, for the access log
         log.warning("%s %s: %s", status, exchange.pool.name, detail)
+        errors = exchange.pool.errors_total  # an error path only: a dict by status is fine here
+        errors[status] = errors.get(status, 0) + 1
         # The connection stays usable only if the client has sent the whole request.
         close = not (exchange.request_complete and exchange.client_keep_alive)
         answer = error_response(status, detail, close=close)

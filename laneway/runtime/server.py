@@ -17,6 +17,7 @@ from laneway.balancing import create
 from laneway.config import Config
 from laneway.config.schema import HealthCheck, Listener, Match, RateKey, Route, ValueTest
 from laneway.config.schema import Pool as PoolConfig
+from laneway.config.schema import Server as ServerConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, HttpsRedirect, ListenerSettings
 from laneway.http import client as http_client
@@ -47,9 +48,12 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
         if server is None:
             server = Server(server_config.address, host, port)
             server.state = server_config.state
+            server.weight = server_config.weight
         elif before.get(server_config.address) != server_config:
-            server.state = server_config.state  # the file changed it: the file wins
-        server.weight = server_config.weight
+            # The file changed it: the file wins. Otherwise a state or weight set through the
+            # admin API stays.
+            server.state = server_config.state
+            server.weight = server_config.weight
         server.backup = server_config.backup
         server.connections.max_idle = config.keepalive.max_idle
         server.connections.idle_timeout = config.keepalive.idle_timeout
@@ -73,6 +77,12 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
                         max_connecting=config.limits.max_connecting)
     pool.refresh()
     return pool
+
+
+def build_server(server: ServerConfig, pool: PoolConfig) -> Server:
+    host, port = server.host_port
+    return Server(server.address, host, port, weight=server.weight, backup=server.backup,
+                  max_idle=pool.keepalive.max_idle, idle_timeout=pool.keepalive.idle_timeout)
 
 
 def retry_policy(config: PoolConfig) -> RetryPolicy:
@@ -237,6 +247,11 @@ class Runtime:
         # Signs sticky split cookies that configure no secret; kept across reloads so that
         # clients keep their arms.
         self.split_secret = secrets.token_bytes(32)
+        # Readiness (the admin API's /health/ready): ``accepting`` from the moment every
+        # listener is bound until shutdown; ``stopping`` from the moment laneway is told to
+        # stop, which may come a while before it stops accepting (admin.shutdown_delay).
+        self.accepting = False
+        self.stopping = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -261,6 +276,37 @@ class Runtime:
             self._watch_pool(self.pools[name], pool_config)
         loop.call_later(1.0, self._every_second)
         tune_garbage_collector()
+        self.accepting = True
+
+    def add_server(self, pool_name: str, server_config: ServerConfig) -> Server:
+        """Add a server to a running pool, set up as the config's servers are (keep-alive,
+        limits, state). In a health-checked pool it starts down and takes traffic once it
+        passes ``rise`` checks (Envoy's "pending first health check"): a server that was
+        added before it runs must not get requests. Call on the loop."""
+        pool = self.pools[pool_name]
+        pool_config = self.config.pools[pool_name]
+        server = build_server(server_config, pool_config)
+        pool.set_limits(server, max_requests=pool_config.limits.max_requests,
+                        max_connecting=pool_config.limits.max_connecting)
+        checker = self.health_checkers.get(pool_name)
+        # No await until all is set: no request can be sent to it in between.
+        pool.add_server(server)
+        pool.set_state(server, server_config.state)
+        if checker is not None:
+            pool.set_up(server, False)
+            checker.add(server)
+        log.info("pools.%s: server %s added (weight %d, %s)", pool_name, server.key, server.weight,
+                 server.state)
+        return server
+
+    def remove_server(self, pool_name: str, server: Server) -> None:
+        """Take a server out of a running pool; its requests under way finish. Call on the loop."""
+        checker = self.health_checkers.get(pool_name)
+        if checker is not None:
+            checker.remove(server)
+        self.pools[pool_name].remove_server(server)
+        log.info("pools.%s: server %s removed (%d requests under way finish)", pool_name, server.key,
+                 server.in_flight)
 
     async def _start_listener(self, config: Listener, pools: dict[str, Pool]) -> HttpListener | TcpListener:
         assert self.sweeper is not None
@@ -406,7 +452,13 @@ class Runtime:
                 server.connections.close_expired(now)
         self.sweeper.loop.call_later(1.0, self._every_second)
 
+    def announce_shutdown(self) -> None:
+        """Say not-ready (``/health/ready``) while still serving, ahead of ``shutdown``."""
+        self.stopping = True
+
     async def shutdown(self, grace: float | None = None) -> None:
+        self.stopping = True
+        self.accepting = False
         if grace is None:
             grace = self.config.shutdown_grace
         for listener in self.listeners:

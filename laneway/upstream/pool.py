@@ -50,6 +50,8 @@ class Pool:
         # Passive checks and circuit breakers (laneway.health) hear each request's outcome.
         self.on_result: Callable[[Server, bool], None] | None = None
         self.failure_statuses: frozenset[int] = frozenset()
+        # The error responses laneway answered itself, by status (502, 503, 504), for metrics.
+        self.errors_total: dict[int, int] = {}
         # Set when a server's state changes (the admin API and metrics listen here).
         self.on_change: Callable[[Server], None] | None = None
         for server in self.servers:
@@ -95,6 +97,39 @@ class Pool:
         if server.state != state:
             server.state = state
             self._changed(server)
+
+    def set_weight(self, server: Server, weight: int) -> None:
+        """The operator's weight for ``server``; the algorithm rebuilds with it at once."""
+        if weight < 1:
+            raise ValueError(f"weight must be >= 1, got {weight}")
+        if server.weight != weight:
+            server.weight = weight
+            self._changed(server)
+
+    def add_server(self, server: Server) -> None:
+        """A new server, taking traffic at once if every verdict on it allows."""
+        if any(s.key == server.key for s in self.servers):
+            raise ValueError(f"pool {self.name!r} already has server {server.key}")
+        server.pool = self
+        self.servers.append(server)
+        self._changed(server)
+
+    def remove_server(self, server: Server) -> None:
+        """Take ``server`` out of the pool. Requests under way to it finish: they hold the
+        server itself, and their connections are closed, not kept, when they end."""
+        self.servers.remove(server)
+        server.connections.max_idle = 0  # a connection coming back is closed (give_back)
+        server.connections.close_all()
+        self.refresh()
+        if self.on_change is not None:
+            self.on_change(server)
+
+    def server(self, key: str) -> Server | None:
+        """The server whose address (``key``) is ``key``, or ``None``."""
+        for server in self.servers:
+            if server.key == key:
+                return server
+        return None
 
     def set_limits(self, server: Server, *, max_requests: int | None, max_connecting: int | None) -> None:
         server.max_requests = max_requests or NO_LIMIT

@@ -38,6 +38,7 @@ class Server:
         "pool",
         "port",
         "requests_total",
+        "responses",
         "state",
         "up",
         "weight",
@@ -61,6 +62,9 @@ class Server:
         self.connecting = 0  # connections to it being opened
         self.requests_total = 0
         self.failures_total = 0
+        # Requests ended, by the server's status // 100 (index 0: no response came); the
+        # proxy adds one per request, metrics read them at scrape time.
+        self.responses = [0] * 10
         # Caps (config ``limits``); ``limit`` is the requests it admits at once now: the cap,
         # or the breaker's trial requests while half-open. Checked on every pick.
         self.max_requests = NO_LIMIT

@@ -17,23 +17,24 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMAND = [sys.executable, "-m", "laneway"]
 
 
-def laneway(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run ``laneway ARGS`` to completion."""
+def laneway(*args: str, timeout: float = 30, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """Run ``laneway ARGS`` to completion (``env``: variables added to the environment)."""
     return subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env=environment())
+                          env=environment(env))
 
 
-def environment() -> dict[str, str]:
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     # Unbuffered, so that what the command prints can be watched while it runs.
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **(extra or {})}
 
 
 class Running:
     """``laneway ARGS`` started in the background; its output lines are collected as they come."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen([*COMMAND, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, cwd=ROOT, env=environment())
+                                        text=True, cwd=ROOT, env=environment(env))
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._changed = threading.Condition()

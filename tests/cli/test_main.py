@@ -7,7 +7,7 @@ import pytest
 from laneway import __version__
 from tests.cli.process import laneway
 
-SUBCOMMANDS = ["check", "run", "demo"]
+SUBCOMMANDS = ["check", "run", "demo", "ctl"]
 
 
 def test_version() -> None:

@@ -1,0 +1,109 @@
+"""``/metrics``: Prometheus text format, collected at scrape time.
+
+Nothing is counted for metrics on the request path beyond the counters servers keep anyway
+(``requests_total``, ``failures_total``, ``responses`` by status class, ``in_flight``): a
+custom collector reads them, and the health, breaker and retry state, when Prometheus asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from laneway.admin.views import readiness
+from laneway.runtime.server import Runtime
+from laneway.upstream import CLOSED, DRAIN, HALF_OPEN, MAINTENANCE, OPEN, READY
+
+SERVER_LABELS = ["pool", "server"]
+BREAKER_STATES = (CLOSED, OPEN, HALF_OPEN)
+OPERATOR_STATES = (READY, DRAIN, MAINTENANCE)
+# Index in Server.responses (status // 100) -> the class label; 0 counts requests that got
+# no response from the server (refused, reset, timed out, or the client left first).
+STATUS_CLASSES = ((1, "1xx"), (2, "2xx"), (3, "3xx"), (4, "4xx"), (5, "5xx"))
+
+
+class RuntimeCollector(Collector):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        runtime = self.runtime
+        requests = CounterMetricFamily("laneway_server_requests", "Requests sent to the server "
+                                       "(each try of a retried request counts).", labels=SERVER_LABELS)
+        failures = CounterMetricFamily("laneway_server_failures", "Requests to the server that failed: no "
+                                       "answer, or a status the pool counts as a failure.",
+                                       labels=SERVER_LABELS)
+        responses = CounterMetricFamily("laneway_server_responses", "Responses from the server, by status "
+                                        "class.", labels=[*SERVER_LABELS, "code"])
+        in_flight = GaugeMetricFamily("laneway_server_requests_in_flight", "Requests to the server under "
+                                      "way now.", labels=SERVER_LABELS)
+        weight = GaugeMetricFamily("laneway_server_weight", "The server's weight.", labels=SERVER_LABELS)
+        up = GaugeMetricFamily("laneway_server_up", "1 when active health checks find the server up.",
+                               labels=SERVER_LABELS)
+        ejected = GaugeMetricFamily("laneway_server_ejected", "1 while passive checks keep the server out.",
+                                    labels=SERVER_LABELS)
+        takes_traffic = GaugeMetricFamily("laneway_server_takes_traffic", "1 when new requests may go to "
+                                          "the server.", labels=SERVER_LABELS)
+        breaker = GaugeMetricFamily("laneway_server_breaker_state", "1 for the circuit breaker's current "
+                                    "state.", labels=[*SERVER_LABELS, "state"])
+        operator = GaugeMetricFamily("laneway_server_operator_state", "1 for the state the operator set.",
+                                     labels=[*SERVER_LABELS, "state"])
+        ejections = CounterMetricFamily("laneway_server_ejections", "Times passive checks ejected the "
+                                        "server.", labels=SERVER_LABELS)
+        breaker_opened = CounterMetricFamily("laneway_server_breaker_opened", "Times the server's circuit "
+                                             "breaker opened.", labels=SERVER_LABELS)
+        retries = CounterMetricFamily("laneway_pool_retries", "Requests sent again to another server.",
+                                      labels=["pool"])
+        errors = CounterMetricFamily("laneway_pool_error_responses", "Error responses laneway answered "
+                                     "itself: 502 no connection or a broken answer, 503 no server may "
+                                     "take the request, 504 no answer in time.", labels=["pool", "code"])
+        available = GaugeMetricFamily("laneway_pool_servers_available", "Servers that may take traffic.",
+                                      labels=["pool"])
+        for name, pool in runtime.pools.items():
+            detector = runtime.outlier_detectors.get(name)
+            breakers = runtime.circuit_breakers.get(name)
+            retries.add_metric([name], pool.retry_budget.retries_total)
+            available.add_metric([name], len(pool.available))
+            for status, count in sorted(pool.errors_total.items()):
+                errors.add_metric([name, str(status)], count)
+            for server in pool.servers:
+                labels = [name, server.key]
+                requests.add_metric(labels, server.requests_total)
+                failures.add_metric(labels, server.failures_total)
+                for index, code in STATUS_CLASSES:
+                    responses.add_metric([*labels, code], server.responses[index])
+                in_flight.add_metric(labels, server.in_flight)
+                weight.add_metric(labels, server.weight)
+                up.add_metric(labels, int(server.up))
+                ejected.add_metric(labels, int(server.ejected))
+                takes_traffic.add_metric(labels, int(server.takes_traffic))
+                for state in BREAKER_STATES:
+                    breaker.add_metric([*labels, state], int(server.breaker == state))
+                for state in OPERATOR_STATES:
+                    operator.add_metric([*labels, state], int(server.state == state))
+                if detector is not None:
+                    ejections.add_metric(labels, detector.ejected_total.get(server.key, 0))
+                if breakers is not None:
+                    breaker_opened.add_metric(labels, breakers.opened_total.get(server.key, 0))
+        ready = GaugeMetricFamily("laneway_ready", "1 when /health/ready answers 200.")
+        ready.add_metric([], int(readiness(runtime).ready))
+        yield from (requests, failures, responses, in_flight, weight, up, ejected, takes_traffic, breaker,
+                    operator, ejections, breaker_opened, retries, errors, available, ready)
+
+
+def metrics_registry(runtime: Runtime) -> CollectorRegistry:
+    """A registry of its own, not prometheus_client's global one: two runtimes in one
+    process (as in tests) each report only themselves. The process collector adds memory,
+    CPU and open files (``process_...``)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RuntimeCollector(runtime))
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def metrics_response(registry: CollectorRegistry) -> Response:
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

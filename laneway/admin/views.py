@@ -1,0 +1,149 @@
+"""What the admin API shows: the runtime's live state as JSON models (their schemas go
+into /openapi.json). Read on the loop thread, so each view is one consistent moment."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from laneway.runtime.server import Runtime
+from laneway.upstream import Pool, Server
+
+OperatorState = Literal["ready", "drain", "maintenance"]
+
+
+class LastCheck(BaseModel):
+    ok: bool
+    reason: str = Field(description="what the check found, e.g. 'status 200' or 'connection refused'")
+    at: float = Field(description="when it ended, in seconds since the Unix epoch")
+    duration: float = Field(description="seconds the check took")
+
+
+class ServerView(BaseModel):
+    pool: str
+    address: str
+    weight: int
+    backup: bool
+    state: OperatorState = Field(description="the operator's say: ready, drain or maintenance")
+    health: Literal["up", "down"] = Field(description="the active health checks' verdict")
+    ejected: bool = Field(description="taken out by passive checks (outlier_detection)")
+    breaker: Literal["closed", "open", "half_open"] = Field(description="the circuit breaker's state")
+    takes_traffic: bool = Field(description="every verdict above lets new requests go to it")
+    in_flight: int = Field(description="requests under way now")
+    requests_total: int = Field(description="requests sent to it since laneway started")
+    failures_total: int = Field(description="requests to it that failed (no answer, or a failure status)")
+    last_check: LastCheck | None = Field(description="the last active health check; null without checks")
+
+
+class PoolView(BaseModel):
+    name: str
+    algorithm: str
+    servers: list[ServerView]
+    available: list[str] = Field(description="addresses of the servers that may take traffic now")
+    health_checked: bool
+    retries_total: int = Field(description="requests sent again to another server")
+    error_responses: dict[str, int] = Field(description="error responses laneway answered itself, by "
+                                                        "status: 502, 503 (no server), 504")
+
+
+class SplitArmView(BaseModel):
+    pool: str
+    weight: int
+
+
+class RouteView(BaseModel):
+    listener: str
+    index: int = Field(description="position in the listener's routes; the first match wins")
+    match: dict[str, Any] = Field(description="the conditions given, in the config's full form")
+    pool: str | None = Field(description="the pool it sends to, or null for a split")
+    split: list[SplitArmView] | None = Field(description="the pools of a weighted split")
+    sticky_cookie: str | None = Field(description="the cookie that keeps a client on its split arm")
+
+
+class ListenerView(BaseModel):
+    name: str
+    bind: str = Field(description="as written in the config")
+    address: str | None = Field(description="host:port it listens on (a real port when bind asked for 0)")
+    protocol: str
+    tls: bool = Field(description="http: terminates TLS (HTTPS)")
+    routes: list[RouteView]
+    default_pool: str | None = Field(description="http: where a request no route matches goes")
+    pool: str | None = Field(description="tcp: the pool every connection goes to, without routes")
+
+
+class Readiness(BaseModel):
+    ready: bool
+    reasons: list[str] = Field(description="why laneway is not ready; empty when it is")
+    pools_without_servers: list[str] = Field(description="pools with no server that may take traffic")
+
+
+class Liveness(BaseModel):
+    live: bool
+
+
+def server_view(runtime: Runtime, pool: Pool, server: Server) -> ServerView:
+    checker = runtime.health_checkers.get(pool.name)
+    record = checker.last_check.get(server.key) if checker is not None else None
+    last = (LastCheck(ok=record.ok, reason=record.reason, at=record.at, duration=record.duration)
+            if record is not None else None)
+    return ServerView(
+        pool=pool.name, address=server.key, weight=server.weight, backup=server.backup,
+        state=server.state,  # type: ignore[arg-type]  # one of the three, set by Pool.set_state
+        health="up" if server.up else "down", ejected=server.ejected,
+        breaker=server.breaker,  # type: ignore[arg-type]  # set by Pool.set_breaker
+        takes_traffic=server.takes_traffic, in_flight=server.in_flight,
+        requests_total=server.requests_total, failures_total=server.failures_total, last_check=last)
+
+
+def pool_view(runtime: Runtime, pool: Pool) -> PoolView:
+    return PoolView(
+        name=pool.name, algorithm=runtime.config.pools[pool.name].algorithm,
+        servers=[server_view(runtime, pool, server) for server in pool.servers],
+        available=[server.key for server in pool.available],
+        health_checked=pool.name in runtime.health_checkers,
+        retries_total=pool.retry_budget.retries_total,
+        error_responses={str(status): count for status, count in sorted(pool.errors_total.items())})
+
+
+def route_views(runtime: Runtime) -> list[RouteView]:
+    views = []
+    for listener in runtime.config.listeners:
+        for index, route in enumerate(listener.routes):
+            split = None if route.split is None else [SplitArmView(pool=arm.pool, weight=arm.weight)
+                                                      for arm in route.split]
+            views.append(RouteView(
+                listener=listener.name, index=index,
+                match=route.match.model_dump(mode="json", exclude_none=True), pool=route.pool, split=split,
+                # The cookie's name only: a sticky secret is never shown.
+                sticky_cookie=route.sticky.cookie if route.sticky is not None else None))
+    return views
+
+
+def listener_views(runtime: Runtime) -> list[ListenerView]:
+    routes = route_views(runtime)
+    views = []
+    for listener in runtime.config.listeners:
+        bound = runtime.listener_addresses.get(listener.name)
+        address = None if bound is None else (f"[{bound[0]}]:{bound[1]}" if ":" in bound[0]
+                                              else f"{bound[0]}:{bound[1]}")
+        views.append(ListenerView(name=listener.name, bind=listener.bind, address=address,
+                                  protocol=listener.protocol, tls=listener.tls is not None,
+                                  routes=[route for route in routes if route.listener == listener.name],
+                                  default_pool=listener.default_pool, pool=listener.pool))
+    return views
+
+
+def readiness(runtime: Runtime) -> Readiness:
+    """Ready: the config is loaded (a runtime exists), every listener is bound and laneway is
+    not shutting down, and every pool has a server that may take traffic."""
+    reasons = []
+    if runtime.stopping:
+        reasons.append("laneway is shutting down")
+    elif not runtime.accepting:
+        reasons.append("listeners are not bound yet")
+    empty = sorted(name for name, pool in runtime.pools.items() if not pool.available)
+    if empty:
+        reasons.append(f"no server may take traffic in pool{'s' if len(empty) > 1 else ''} "
+                       f"{', '.join(empty)}")
+    return Readiness(ready=not reasons, reasons=reasons, pools_without_servers=empty)
