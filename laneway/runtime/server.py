@@ -60,7 +60,9 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
         servers.append(server)
     for gone in kept.values():
         if all(s is not gone for s in servers):
-            gone.connections.close_all()  # removed: requests under way finish, nothing new
+            # Removed: requests under way finish; a connection they give back is closed.
+            gone.connections.max_idle = 0
+            gone.connections.close_all()
     hash_source = None
     if config.hash_key is not None:
         key = config.hash_key

@@ -128,3 +128,15 @@ def test_twenty_reloads_under_load_fail_no_request(balancer: Callable[..., Balan
         thread.join(timeout=30)
     assert sum(outcomes.values()) > 0
     assert set(outcomes) == {"200"}, f"failed requests: {outcomes}"
+
+
+def test_a_removed_server_keeps_no_connection_a_finished_request_gives_back(
+        balancer: Callable[..., Balancer]) -> None:
+    running = balancer(2, pool={"algorithm": "round_robin"})
+    removed = running.runtime.pools["p"].servers[0]
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        slow = executor.submit(running.get, "/delay?s=0.5")
+        wait_for(lambda: removed.in_flight == 1, message="a request under way to the first server")
+        reload(running, make_config(addresses(running, 1)))
+        assert slow.result(timeout=10).status_code == 200
+    assert removed.connections.idle == [], "its connection was closed, not kept"
