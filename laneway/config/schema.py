@@ -434,6 +434,9 @@ class Pool(Strict):
     retry_on: list[RetryCondition] = Field(default_factory=lambda: list(DEFAULT_RETRY_ON))
     # Request bodies up to this size are kept so that a retry can send them again.
     retry_body_limit: Size = Field(default=64 * 1024, ge=0)
+    # A request carrying this header counts as safe to repeat whatever its method, e.g. a
+    # POST with an Idempotency-Key that the servers deduplicate.
+    idempotency_header: str | None = Field(default=None, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
     retry_budget: RetryBudget = RetryBudget()
     limits: ServerLimits = ServerLimits()
     # Algorithm settings (see docs/balancing.md); each applies to the algorithms listed above.

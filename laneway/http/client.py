@@ -366,7 +366,8 @@ class ClientConnection(asyncio.Protocol):
                 self.client_ip.decode(), None if request_id is None else request_id.decode("latin-1"),
                 None if referer is None else referer.decode("latin-1"),
                 None if agent is None else agent.decode("latin-1"), time.monotonic())
-        if method in IDEMPOTENT:
+        marker = pool.retry.idempotency_header
+        if method in IDEMPOTENT or (marker is not None and self.header_value(marker) is not None):
             exchange.idempotent = True
             if has_body and not upgrade:
                 exchange.keep_room = pool.retry.body_limit

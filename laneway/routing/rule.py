@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from laneway.routing.request import Facts
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from laneway.upstream import Pool
 
     # A route's action: a pool, a split between pools, or either behind the route's policies.
-    Target = Pool | Split | Guard[Pool | Split]
+    Target: TypeAlias = Pool | Split | Guard[Pool | Split]
 
 Network = IPv4Network | IPv6Network
 

@@ -96,6 +96,7 @@ def retry_policy(config: PoolConfig) -> RetryPolicy:
         on_timeout="timeout" in conditions,
         statuses=config.retry_statuses,
         body_limit=config.retry_body_limit,
+        idempotency_header=config.idempotency_header.lower().encode() if config.idempotency_header else None,
         budget_percent=config.retry_budget.percent,
         budget_min_per_second=config.retry_budget.min_per_second,
         total_timeout=config.timeouts.total,

@@ -21,6 +21,7 @@ class RetryPolicy:
     on_timeout: bool = False
     statuses: frozenset[int] = frozenset()
     body_limit: int = 64 * 1024  # request bodies up to this size are kept for a retry
+    idempotency_header: bytes | None = None  # lower case; marks any request safe to repeat
     budget_percent: float = 20.0  # retries, as a share of first tries (laneway.upstream.RetryBudget)
     budget_min_per_second: float = 10.0
     total_timeout: float | None = None  # from a request's arrival to its response head

@@ -168,3 +168,16 @@ def test_the_retry_budget_allows_a_share_of_the_traffic(balancer: Callable[..., 
     assert statuses.count(502) > 0
     assert 0 < budget.retries_total <= 20
     assert statuses.count(200) + statuses.count(502) == 40
+
+
+def test_a_post_with_the_named_idempotency_header_may_be_sent_again(
+        balancer: Callable[..., Balancer]) -> None:
+    running = balancer(2, pool={"algorithm": "round_robin", "idempotency_header": "Idempotency-Key"})
+    hangs_up, _ = running.backends
+    hangs_up.override = "/close"
+    with running.client() as client:
+        marked = [client.post(f"/m{n}", content=b"order", headers={"Idempotency-Key": f"k{n}"}).status_code
+                  for n in range(4)]
+        plain = [client.post(f"/p{n}", content=b"order").status_code for n in range(4)]
+    assert marked == [200] * 4, "the server deduplicates by the key: laneway may repeat them"
+    assert sorted(plain) == [200, 200, 502, 502], "without the header a POST is still sent once"
