@@ -357,6 +357,15 @@ class CertificateFiles(Strict):
         return self
 
 
+def ca_bundle(value: str | None, info: ValidationInfo) -> str | None:
+    """A CA bundle's path, relative to the config file, once it is read and found valid."""
+    if value is None:
+        return None
+    path = config_path(value, info)
+    check_ca_bundle(Path(path))
+    return path
+
+
 class ListenerTls(Strict):
     """TLS termination on an HTTP listener (docs/tls.md)."""
 
@@ -376,11 +385,7 @@ class ListenerTls(Strict):
     @field_validator("client_ca")
     @classmethod
     def _client_ca(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        path = config_path(value, info)
-        check_ca_bundle(Path(path))
-        return path
+        return ca_bundle(value, info)
 
     @model_validator(mode="after")
     def _client_settings(self) -> ListenerTls:
@@ -402,11 +407,7 @@ class PoolTls(Strict):
     @field_validator("ca")
     @classmethod
     def _ca(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        path = config_path(value, info)
-        check_ca_bundle(Path(path))
-        return path
+        return ca_bundle(value, info)
 
     @model_validator(mode="after")
     def _verify(self) -> PoolTls:
