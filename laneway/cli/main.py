@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -56,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command(args)
     except KeyboardInterrupt:
         # Only before the signal handlers are in place; after that Ctrl-C is a clean stop.
+        return Exit.OK
+    except BrokenPipeError:
+        # The reader went away (`laneway check ... | head -1`): not an error of laneway's.
+        # Point stdout at /dev/null so that flushing it at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return Exit.OK
     except Exception:
         log.exception("laneway stopped on an unexpected error")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
-from tests.cli.process import laneway
+from tests.cli.process import COMMAND, ROOT, environment, laneway
 
 BAD = """\
 listeners:
@@ -70,3 +72,16 @@ def test_an_empty_file_is_a_config_error(tmp_path: Path) -> None:
     result = laneway("check", "-c", str(path))
     assert result.returncode == 2
     assert f"{path}: the file is empty" in result.stderr
+
+
+def test_a_reader_that_goes_away_is_not_an_error() -> None:
+    # `laneway check -c FILE | head -1`: the pipe closes before laneway writes its summary.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([*COMMAND, "check", "-c", "examples/laneway.yaml"], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, cwd=ROOT, env=environment(), timeout=30)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr, result.stderr
