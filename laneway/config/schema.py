@@ -743,6 +743,26 @@ class RateLimit(Strict):
     max_keys: int = Field(default=100_000, ge=1, le=10_000_000, description="keys tracked at once")
 
 
+class CompressionSettings(Strict):
+    """Responses compressed with gzip for clients that accept it (docs/routing.md)."""
+
+    types: list[str] = Field(default_factory=lambda: [
+        "text/html", "text/plain", "text/css", "text/csv", "text/xml", "text/javascript",
+        "application/json", "application/javascript", "application/xml", "application/xhtml+xml",
+        "application/rss+xml", "application/atom+xml", "application/ld+json", "application/wasm",
+        "image/svg+xml"], min_length=1)
+    min_length: Size = Field(default=1024, ge=0, description="smaller responses are sent as they are")
+    level: int = Field(default=5, ge=1, le=9, description="1 fastest, 9 smallest")
+
+    @field_validator("types")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        wrong = [kind for kind in value if not re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", kind.lower())]
+        if wrong:
+            raise ValueError(f"a media type is type/subtype without parameters, e.g. text/html, got {wrong}")
+        return [kind.lower() for kind in value]
+
+
 class Route(Strict):
     match: Match = Match()
     pool: str | None = None
@@ -750,10 +770,16 @@ class Route(Strict):
     sticky: Sticky | None = None
     rate_limit: RateLimit | None = None
     max_body_size: Size | None = Field(default=None, ge=0, description="larger request bodies get 413")
+    compression: CompressionSettings | None = None
+
+    @field_validator("compression", mode="before")
+    @classmethod
+    def _compression(cls, value: object) -> object:
+        return {} if value is True else None if value is False else value
 
     @property
     def has_policies(self) -> bool:
-        return self.rate_limit is not None or self.max_body_size is not None
+        return self.rate_limit is not None or self.max_body_size is not None or self.compression is not None
 
     @model_validator(mode="after")
     def _action(self) -> Route:

@@ -29,6 +29,7 @@ import httptools
 
 from laneway.balancing import NO_CONTEXT, PickContext
 from laneway.http.client_certificate import client_certificate_headers
+from laneway.http.compression import accepts_gzip
 from laneway.http.errors import HttpError
 from laneway.http.exchange import CONNECT_FAILURE, RESET, TIMEOUT, Exchange
 from laneway.http.hash_key import read_hash_key
@@ -376,6 +377,10 @@ class ClientConnection(asyncio.Protocol):
             exchange.deadline_at = exchange.started_at + total
         exchange.response_extra = response_extra
         if guard is not None:
+            if guard.compression is not None:
+                accept = self.header_value(b"accept-encoding")
+                if accept is not None and accepts_gzip(accept):
+                    exchange.compress = guard.compression
             if chunked and guard.max_body_size is not None:
                 exchange.body_room = guard.max_body_size
             if delay > 0:

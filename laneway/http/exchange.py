@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from laneway.balancing import PickContext
     from laneway.http.client import ClientConnection
     from laneway.http.upstream import UpstreamConnection
+    from laneway.policies.compression import Compression
     from laneway.upstream import Pool, Server
 
 
@@ -35,6 +36,7 @@ class Exchange:
         "chunked",
         "client",
         "client_keep_alive",
+        "compress",
         "context",
         "deadline_at",
         "head",
@@ -90,6 +92,7 @@ class Exchange:
         # before which a rate-limited request is held.
         self.body_room = -1
         self.not_before = 0.0
+        self.compress: Compression | None = None  # the route's, when the client accepts gzip
         self.head_sent = False
         self.body_sent = False  # a byte of the body reached a server: the request cannot be replayed
         # Response side.

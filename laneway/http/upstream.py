@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import zlib
 from typing import TYPE_CHECKING
 
 import httptools
 
+from laneway.http.compression import compressor, weaken_etag, worth_compressing
 from laneway.http.exchange import RESET, STATUS, TIMEOUT
 from laneway.http.messages import status_line
 from laneway.http.response_head import read_response_head
@@ -74,6 +76,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.until_eof = False
         self.message_done = False
         self.head_only = False
+        self.gzip: zlib._Compress | None = None  # compressing this response (laneway.http.compression)
 
     # ------------------------------------------------------------------ asyncio protocol
 
@@ -98,8 +101,11 @@ class UpstreamConnection(asyncio.Protocol):
                 and exchange.response_started:
             # The server ended a close-delimited body (RFC 9112 6.3, rule 8).
             self.message_done = True
+            self.end_compression()
             if self.framing == RECHUNK:
-                self.client_transport.write(b"0\r\n\r\n")
+                self.out.append(b"0\r\n\r\n")
+            self.client_transport.write(b"".join(self.out))
+            self.out.clear()
             self.until_eof = False  # not reusable; finish() closes
             self.finish()
             return
@@ -204,8 +210,17 @@ class UpstreamConnection(asyncio.Protocol):
         self.server_keep_alive = self.parser.should_keep_alive()
         client = exchange.client
         keep_client = exchange.client_keep_alive and not (client.closing and not client.queue)
+        self.gzip = None
+        if exchange.compress is not None and status == 200 and not exchange.is_head \
+                and worth_compressing(fields, content_length, exchange.compress):
+            self.gzip = compressor(exchange.compress)
+            fields = weaken_etag(fields) + b"\r\nContent-Encoding: gzip\r\nVary: Accept-Encoding"
+            self.until_eof = content_length is None and not chunked
+            content_length = None  # the compressed length is not known before the end
+            chunked = True
         parts = [status_line(status)[:-2], fields]
-        self.until_eof = False
+        if self.gzip is None:
+            self.until_eof = False
         if status == 101:
             if not exchange.upgrade or upgrade is None:
                 raise ValueError("101 Switching Protocols to a request that did not ask to upgrade")
@@ -220,7 +235,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.framing = AS_IS
             parts.append(b"\r\nContent-Length: %s" % content_length)
         else:
-            self.until_eof = not chunked
+            if self.gzip is None:
+                self.until_eof = not chunked
             if exchange.http11:
                 self.framing = RECHUNK
                 parts.append(b"\r\nTransfer-Encoding: chunked")
@@ -245,6 +261,10 @@ class UpstreamConnection(asyncio.Protocol):
         if self.head_only:
             self.server_keep_alive = False  # a body after a HEAD answer: do not trust the rest
             return
+        if self.gzip is not None:
+            body = self.gzip.compress(body)
+            if not body:
+                return  # zlib holds it until it has enough to write
         if self.framing == RECHUNK:
             self.out.append(b"%x\r\n%s\r\n" % (len(body), body))
         elif body:
@@ -256,9 +276,20 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if self.head_only:
             return
+        self.end_compression()
         if self.framing == RECHUNK:
             self.out.append(b"0\r\n\r\n")
         self.message_done = True
+
+    def end_compression(self) -> None:
+        """Write what zlib still holds, and the gzip trailer."""
+        if self.gzip is not None:
+            tail = self.gzip.flush()
+            self.gzip = None
+            if self.framing == RECHUNK:
+                self.out.append(b"%x\r\n%s\r\n" % (len(tail), tail))
+            else:
+                self.out.append(tail)
 
     # ------------------------------------------------------------------ exchanges
 
@@ -273,6 +304,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_only = False
         self.interim = False
         self.framing = NO_BODY
+        self.gzip = None
         if exchange.client.write_blocked:
             self.pause_reading()
 

@@ -1,7 +1,8 @@
 """Per-route behaviour: rate limits and request size limits, checked before a request goes
-to a server."""
+to a server, and compression of the responses."""
 
+from laneway.policies.compression import Compression
 from laneway.policies.guard import BY_CLIENT, BY_HEADER, BY_ROUTE, Guard
 from laneway.policies.rate_limit import Decision, RateLimiter
 
-__all__ = ["BY_CLIENT", "BY_HEADER", "BY_ROUTE", "Decision", "Guard", "RateLimiter"]
+__all__ = ["BY_CLIENT", "BY_HEADER", "BY_ROUTE", "Compression", "Decision", "Guard", "RateLimiter"]

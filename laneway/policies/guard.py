@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from laneway.policies.compression import Compression
 from laneway.policies.rate_limit import RateLimiter
 
 T = TypeVar("T")
@@ -24,3 +25,4 @@ class Guard(Generic[T]):
     rate_key: str = BY_CLIENT  # client, header or route
     rate_header: bytes = b""  # lower case, with rate_key header
     max_body_size: int | None = None  # bytes; larger request bodies get 413
+    compression: Compression | None = None  # responses compressed for clients that accept it

@@ -21,7 +21,7 @@ from laneway.config.schema import Server as ServerConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, HttpsRedirect, ListenerSettings
 from laneway.http import client as http_client
-from laneway.policies import BY_CLIENT, BY_HEADER, BY_ROUTE, Guard, RateLimiter
+from laneway.policies import BY_CLIENT, BY_HEADER, BY_ROUTE, Compression, Guard, RateLimiter
 from laneway.routing import GeoIP, Router, RouteRule, Split, StickyCookie, ValueMatch
 from laneway.runtime.tls import listener_context, pool_context
 from laneway.tcp import SniRoute, TcpListener, TcpRoutes
@@ -143,6 +143,10 @@ def build_router(listener: Listener, pools: dict[str, Pool], *, secret: bytes | 
 def guarded(route: Route, target: Pool | Split) -> Guard[Pool | Split]:
     """The route's target behind its policies (rate limit, body size)."""
     guard: Guard[Pool | Split] = Guard(target, max_body_size=route.max_body_size)
+    if route.compression is not None:
+        settings = route.compression
+        guard.compression = Compression(frozenset(kind.encode() for kind in settings.types),
+                                        settings.min_length, settings.level)
     limit = route.rate_limit
     if limit is not None:
         guard.rate_limiter = RateLimiter(limit.rate, burst=limit.burst, nodelay=limit.nodelay,
