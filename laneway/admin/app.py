@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from laneway import __version__
 from laneway.admin.auth import guard, loopback_host, same_origin
 from laneway.admin.body_limit import BodyLimit
+from laneway.admin.dashboard import dashboard_routes, static_files
 from laneway.admin.errors import AdminError, ErrorBody, install_error_handlers
 from laneway.admin.metrics import metrics_registry, metrics_response
 from laneway.admin.views import (
@@ -260,7 +261,9 @@ def create_app(runtime: Runtime, *, token: str | None, read_requires_token: bool
     read_token = token if read_requires_token else None
     routers = [health_routes(), read_routes(read_token), change_routes(token), reload_routes(token, reloader),
                metrics_routes(read_token, metrics_registry(runtime))]
+    routers.append(dashboard_routes())
     for router in routers:
         app.include_router(router)
+    app.mount("/static", static_files(), name="static")
     app.state.routers = routers  # what the app serves, for the test that checks /openapi.json
     return app
