@@ -20,8 +20,9 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field
 
 from laneway import __version__
-from laneway.admin.auth import guard, loopback_host
+from laneway.admin.auth import guard, loopback_host, same_origin
 from laneway.admin.body_limit import BodyLimit
+from laneway.admin.dashboard import dashboard_routes, static_files
 from laneway.admin.errors import AdminError, ErrorBody, install_error_handlers
 from laneway.admin.metrics import metrics_registry, metrics_response
 from laneway.admin.views import (
@@ -39,6 +40,7 @@ from laneway.admin.views import (
     server_view,
 )
 from laneway.config import Server as ServerConfig
+from laneway.runtime.reload import ConfigReloader
 from laneway.runtime.server import Runtime
 from laneway.upstream import Pool, Server
 
@@ -144,6 +146,49 @@ def read_routes(token: str | None) -> APIRouter:
     return router
 
 
+class ReloadDone(BaseModel):
+    reloaded: bool = Field(description="always true: the new config runs")
+    source: str = Field(description="the config file read again")
+    warnings: list[str] = Field(description="what the reload could not change, e.g. the admin block")
+
+
+class ReloadRejected(BaseModel):
+    error: str
+    field: str | None = None
+    source: str = Field(description="the config file read again")
+    problems: list[str] = Field(description="each problem: the file, the field path, what is wrong")
+
+
+def reload_routes(token: str | None, reloader: ConfigReloader | None) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["changes"],
+                       dependencies=[Depends(guard(token)), Depends(same_origin)])
+
+    @router.post("/reload", response_model=ReloadDone, responses={
+        401: {"model": ErrorBody, "description": "the admin token is missing or wrong"},
+        403: {"model": ErrorBody, "description": "sent by a web page of another origin"},
+        409: {"model": ReloadRejected,
+              "description": "the config is valid but could not run now (e.g. a new listener's port "
+                             "is in use); nothing changed"},
+        422: {"model": ReloadRejected, "description": "the config file has problems; nothing changed"}})
+    async def reload() -> JSONResponse:
+        """Read the config file laneway was started with again and run it, as SIGHUP does: a
+        file with problems changes nothing, and the problems are answered."""
+        if reloader is None:
+            raise AdminError(409, "this laneway was not started from a config file; nothing to reload")
+        outcome = await reloader.reload("admin API")
+        if outcome.reloaded:
+            done = ReloadDone(reloaded=True, source=outcome.source, warnings=outcome.warnings)
+            return JSONResponse(done.model_dump())
+        count = len(outcome.problems)
+        rejected = ReloadRejected(
+            error=f"{outcome.source}: {count} problem{'' if count == 1 else 's'}; nothing was changed, "
+                  "the previous config still runs",
+            field="config", source=outcome.source, problems=outcome.problems)
+        return JSONResponse(rejected.model_dump(), status_code=422 if outcome.invalid else 409)
+
+    return router
+
+
 def change_routes(token: str | None) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["changes"], dependencies=[Depends(guard(token))],
                        responses={**ERRORS, 409: {"model": ErrorBody, "description": "not possible now"}})
@@ -199,9 +244,11 @@ def metrics_routes(token: str | None, registry: CollectorRegistry) -> APIRouter:
     return router
 
 
-def create_app(runtime: Runtime, *, token: str | None, read_requires_token: bool = False) -> FastAPI:
+def create_app(runtime: Runtime, *, token: str | None, read_requires_token: bool = False,
+               reloader: ConfigReloader | None = None) -> FastAPI:
     """The admin API for ``runtime``. ``token``: required for changes (and reads when
-    ``read_requires_token``); None lets everything through (loopback only, see the config)."""
+    ``read_requires_token``); None lets everything through (loopback only, see the config).
+    ``reloader``: what ``POST /api/reload`` runs (None: laneway was not started from a file)."""
     # No /docs or /redoc: their pages load scripts from a CDN; /openapi.json is served.
     # strict_content_type: JSON bodies only with Content-Type: application/json, so that a
     # web page cannot send one cross-origin without a CORS preflight (which is never approved).
@@ -212,9 +259,11 @@ def create_app(runtime: Runtime, *, token: str | None, read_requires_token: bool
     app.add_middleware(BodyLimit)
     install_error_handlers(app)
     read_token = token if read_requires_token else None
-    routers = [health_routes(), read_routes(read_token), change_routes(token),
+    routers = [health_routes(), read_routes(read_token), change_routes(token), reload_routes(token, reloader),
                metrics_routes(read_token, metrics_registry(runtime))]
+    routers.append(dashboard_routes())
     for router in routers:
         app.include_router(router)
+    app.mount("/static", static_files(), name="static")
     app.state.routers = routers  # what the app serves, for the test that checks /openapi.json
     return app

@@ -68,3 +68,21 @@ async def loopback_host(request: Request) -> None:
         raise AdminError(403, f"Host {host!r} is not a loopback name or address: without a token the "
                               "admin API answers only requests to 127.0.0.1, ::1 or localhost; set "
                               "admin.token_env to reach it by another name", "Host")
+
+
+async def same_origin(request: Request) -> None:
+    """Refuse a change sent by a web page of another origin.
+
+    A change without a body (``POST /api/reload``) is a "simple" request that a page on any
+    site can send cross-origin without a CORS preflight, so the JSON content-type guard does
+    not cover it. Browsers name the sending page's origin in ``Origin`` on every cross-origin
+    POST (Fetch standard, "origin header"); shells and scripts send none. The stats page,
+    served by the admin listener itself, sends its own origin, which matches ``Host``.
+    """
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    host = request.headers.get("host", "")
+    if origin.partition("://")[2] != host:
+        raise AdminError(403, f"a change sent by a web page of another origin ({origin}) is refused; "
+                              "call the admin API from a shell, a script or its own stats page", "Origin")

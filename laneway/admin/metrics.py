@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 from fastapi import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from laneway.admin.views import readiness
 from laneway.runtime.server import Runtime
-from laneway.upstream import CLOSED, DRAIN, HALF_OPEN, MAINTENANCE, OPEN, READY
+from laneway.upstream import CLOSED, DRAIN, HALF_OPEN, LATENCY_BOUNDS, MAINTENANCE, OPEN, READY, Server
 
 SERVER_LABELS = ["pool", "server"]
 BREAKER_STATES = (CLOSED, OPEN, HALF_OPEN)
@@ -24,6 +24,16 @@ OPERATOR_STATES = (READY, DRAIN, MAINTENANCE)
 # Index in Server.responses (status // 100) -> the class label; 0 counts requests that got
 # no response from the server (refused, reset, timed out, or the client left first).
 STATUS_CLASSES = ((1, "1xx"), (2, "2xx"), (3, "3xx"), (4, "4xx"), (5, "5xx"))
+BUCKET_LABELS = (*(repr(bound) for bound in LATENCY_BOUNDS), "+Inf")
+
+
+def cumulative_buckets(server: Server) -> list[tuple[str, float]]:
+    """The server's latency counts as Prometheus' cumulative ``le`` buckets."""
+    buckets, total = [], 0
+    for label, count in zip(BUCKET_LABELS, server.latency_counts, strict=True):
+        total += count
+        buckets.append((label, float(total)))
+    return buckets
 
 
 class RuntimeCollector(Collector):
@@ -56,6 +66,9 @@ class RuntimeCollector(Collector):
                                         "server.", labels=SERVER_LABELS)
         breaker_opened = CounterMetricFamily("laneway_server_breaker_opened", "Times the server's circuit "
                                              "breaker opened.", labels=SERVER_LABELS)
+        durations = HistogramMetricFamily("laneway_response_duration_seconds", "Time from a request's "
+                                          "start to the end of its response from the server.",
+                                          labels=SERVER_LABELS)
         retries = CounterMetricFamily("laneway_pool_retries", "Requests sent again to another server.",
                                       labels=["pool"])
         errors = CounterMetricFamily("laneway_pool_error_responses", "Error responses laneway answered "
@@ -77,6 +90,7 @@ class RuntimeCollector(Collector):
                 for index, code in STATUS_CLASSES:
                     responses.add_metric([*labels, code], server.responses[index])
                 in_flight.add_metric(labels, server.in_flight)
+                durations.add_metric(labels, cumulative_buckets(server), server.latency_sum)
                 weight.add_metric(labels, server.weight)
                 up.add_metric(labels, int(server.up))
                 ejected.add_metric(labels, int(server.ejected))
@@ -91,8 +105,8 @@ class RuntimeCollector(Collector):
                     breaker_opened.add_metric(labels, breakers.opened_total.get(server.key, 0))
         ready = GaugeMetricFamily("laneway_ready", "1 when /health/ready answers 200.")
         ready.add_metric([], int(readiness(runtime).ready))
-        yield from (requests, failures, responses, in_flight, weight, up, ejected, takes_traffic, breaker,
-                    operator, ejections, breaker_opened, retries, errors, available, ready)
+        yield from (requests, failures, responses, in_flight, durations, weight, up, ejected, takes_traffic,
+                    breaker, operator, ejections, breaker_opened, retries, errors, available, ready)
 
 
 def metrics_registry(runtime: Runtime) -> CollectorRegistry:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from laneway.runtime.server import Runtime
-from laneway.upstream import Pool, Server
+from laneway.upstream import Pool, Server, quantile
 
 OperatorState = Literal["ready", "drain", "maintenance"]
 
@@ -18,6 +18,20 @@ class LastCheck(BaseModel):
     reason: str = Field(description="what the check found, e.g. 'status 200' or 'connection refused'")
     at: float = Field(description="when it ended, in seconds since the Unix epoch")
     duration: float = Field(description="seconds the check took")
+
+
+class LatencyView(BaseModel):
+    count: int = Field(description="responses timed since laneway started")
+    p50: float | None = Field(description="median response time in seconds, estimated from the "
+                                          "histogram buckets; null before the first response")
+    p90: float | None
+    p99: float | None
+
+
+def latency_view(server: Server) -> LatencyView:
+    counts = list(server.latency_counts)  # one copy: the three estimates agree
+    return LatencyView(count=sum(counts), p50=quantile(counts, 0.5), p90=quantile(counts, 0.9),
+                       p99=quantile(counts, 0.99))
 
 
 class ServerView(BaseModel):
@@ -33,6 +47,7 @@ class ServerView(BaseModel):
     in_flight: int = Field(description="requests under way now")
     requests_total: int = Field(description="requests sent to it since laneway started")
     failures_total: int = Field(description="requests to it that failed (no answer, or a failure status)")
+    latency: LatencyView = Field(description="response times (request start to response end)")
     last_check: LastCheck | None = Field(description="the last active health check; null without checks")
 
 
@@ -93,7 +108,8 @@ def server_view(runtime: Runtime, pool: Pool, server: Server) -> ServerView:
         health="up" if server.up else "down", ejected=server.ejected,
         breaker=server.breaker,  # type: ignore[arg-type]  # set by Pool.set_breaker
         takes_traffic=server.takes_traffic, in_flight=server.in_flight,
-        requests_total=server.requests_total, failures_total=server.failures_total, last_check=last)
+        requests_total=server.requests_total, failures_total=server.failures_total,
+        latency=latency_view(server), last_check=last)
 
 
 def pool_view(runtime: Runtime, pool: Pool) -> PoolView:

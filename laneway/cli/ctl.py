@@ -83,6 +83,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     add_target(remove)
     remove.set_defaults(command=run, action=remove_server)
 
+    reload = actions.add_parser("reload", help="read the config file again and run it (as SIGHUP); "
+                                               "a file with problems changes nothing and they are printed")
+    reload.set_defaults(command=run, action=reload_config)
+
 
 def add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pool", metavar="POOL", help="the pool's name")
@@ -134,7 +138,11 @@ def error_text(error: urllib.error.HTTPError) -> str:
         body = json.loads(raw)
     except ValueError:
         return raw.decode(errors="replace").strip() or str(error.reason)
-    return str(body.get("error", body)) if isinstance(body, dict) else str(body)
+    if not isinstance(body, dict):
+        return str(body)
+    # A rejected reload lists the config's problems, one a line, as laneway check prints them.
+    problems = body.get("problems") or []
+    return "\n".join([str(body.get("error", body)), *(str(problem) for problem in problems)])
 
 
 def server_path(args: argparse.Namespace) -> str:
@@ -184,3 +192,8 @@ def add_server(client: AdminClient, args: argparse.Namespace) -> str:
 
 def remove_server(client: AdminClient, args: argparse.Namespace) -> str:
     return "removed " + summary(client.call("DELETE", server_path(args)))
+
+
+def reload_config(client: AdminClient, args: argparse.Namespace) -> str:
+    done = client.call("POST", "/api/reload")
+    return "\n".join([f"reloaded {done['source']}", *done["warnings"]])

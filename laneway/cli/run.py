@@ -11,6 +11,7 @@ from laneway.cli import loop
 from laneway.cli.check import read_config
 from laneway.cli.exits import Exit
 from laneway.config import Config
+from laneway.runtime.reload import ConfigReloader
 from laneway.runtime.server import Runtime, hot_path_build
 
 log = logging.getLogger("laneway")
@@ -42,6 +43,7 @@ async def serve(config: Config, source: str) -> Exit:
         except (OSError, ValueError) as error:
             log.error("cannot start %s: %s", source, error)
             return Exit.FAILURE
+        reloader = ConfigReloader(runtime, source)
         admin = None
         if config.admin is not None:
             # Imported only when used: FastAPI takes most of a second to import, which every
@@ -49,7 +51,7 @@ async def serve(config: Config, source: str) -> Exit:
             from laneway.admin import AdminServer
 
             try:
-                admin = AdminServer(runtime, config.admin)
+                admin = AdminServer(runtime, config.admin, reloader=reloader)
                 await admin.start()
             except (OSError, ValueError) as error:
                 log.error("cannot start the admin listener on %s: %s", config.admin.bind, error)
@@ -63,7 +65,7 @@ async def serve(config: Config, source: str) -> Exit:
         reloads: set[asyncio.Task[None]] = set()
 
         def on_hangup() -> None:
-            task = loop_now.create_task(reload(runtime, source))
+            task = loop_now.create_task(reload(reloader))
             reloads.add(task)
             task.add_done_callback(reloads.discard)
 
@@ -87,21 +89,9 @@ async def serve(config: Config, source: str) -> Exit:
     return Exit.OK
 
 
-async def reload(runtime: Runtime, source: str) -> None:
-    """SIGHUP: read ``source`` again and run it; a config with problems changes nothing."""
-    log.info("reloading %s", source)
-    config = read_config(source, starting=False)
-    if config is None:
-        log.error("reload of %s rejected; still running the previous config", source)
-        return
-    if config.admin != runtime.config.admin:
-        # The admin listener (its address, its token) is set up once, at start.
-        log.warning("reload of %s: the admin block changed; it takes effect when laneway is "
-                    "restarted, the admin listener keeps its settings until then", source)
-    try:
-        await runtime.reload(config)
-    except (OSError, ValueError) as error:
-        log.error("reload of %s failed (%s); still running the previous config", source, error)
+async def reload(reloader: ConfigReloader) -> None:
+    """SIGHUP: read the file again and run it; a config with problems changes nothing."""
+    await reloader.reload("SIGHUP")
 
 
 def url(host: str, port: int) -> str:

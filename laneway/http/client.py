@@ -22,6 +22,7 @@ import asyncio
 import logging
 import math
 import time
+from bisect import bisect_left
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,7 @@ from laneway.http.redirect import https_redirect
 from laneway.http.upstream import UpstreamConnection
 from laneway.policies import BY_CLIENT, BY_HEADER, Guard
 from laneway.routing import Split, parse_client_address
+from laneway.upstream.latency import LATENCY_BOUNDS
 
 if TYPE_CHECKING:
     from laneway.http.listener import HttpListener
@@ -701,9 +703,13 @@ class ClientConnection(asyncio.Protocol):
             server.failures_total += 1
         if pool.on_result is not None:
             pool.on_result(server, not failed)
+        now = self.loop.time()
+        latency = now - exchange.started_at
+        # The latency histogram: one bisect over a small tuple, one increment (upstream/latency.py).
+        server.latency_counts[bisect_left(LATENCY_BOUNDS, latency)] += 1
+        server.latency_sum += latency
         if pool.tracks_requests:
-            now = self.loop.time()
-            pool.balancer.on_end(server, now, now - exchange.started_at, failed)
+            pool.balancer.on_end(server, now, latency, failed)
 
     def upstream_failed(self, exchange: Exchange, status: int, detail: str, *, count: bool = True) -> None:
         """No response came from the server: answer ``status`` unless the response began."""

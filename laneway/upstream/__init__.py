@@ -1,6 +1,7 @@
 """Servers, pools and keep-alive connections to servers."""
 
 from laneway.upstream.connections import ConnectionPool
+from laneway.upstream.latency import LATENCY_BOUNDS, quantile
 from laneway.upstream.pool import Pool
 from laneway.upstream.retry_budget import RetryBudget
 from laneway.upstream.retry_policy import NO_RETRIES, RetryPolicy
@@ -19,6 +20,7 @@ __all__ = [
     "CLOSED",
     "DRAIN",
     "HALF_OPEN",
+    "LATENCY_BOUNDS",
     "MAINTENANCE",
     "NO_LIMIT",
     "NO_RETRIES",
@@ -29,4 +31,5 @@ __all__ = [
     "RetryBudget",
     "RetryPolicy",
     "Server",
+    "quantile",
 ]

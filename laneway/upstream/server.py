@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from laneway.upstream.connections import ConnectionPool
+from laneway.upstream.latency import empty_counts
 
 if TYPE_CHECKING:
     from laneway.upstream.pool import Pool
@@ -32,6 +33,8 @@ class Server:
         "host",
         "in_flight",
         "key",
+        "latency_counts",
+        "latency_sum",
         "limit",
         "max_connecting",
         "max_requests",
@@ -65,6 +68,10 @@ class Server:
         # Requests ended, by the server's status // 100 (index 0: no response came); the
         # proxy adds one per request, metrics read them at scrape time.
         self.responses = [0] * 10
+        # Response times (request start to response end) by bucket of LATENCY_BOUNDS, and
+        # their sum in seconds: the proxy adds each request's, metrics read them.
+        self.latency_counts = empty_counts()
+        self.latency_sum = 0.0
         # Caps (config ``limits``); ``limit`` is the requests it admits at once now: the cap,
         # or the breaker's trial requests while half-open. Checked on every pick.
         self.max_requests = NO_LIMIT

@@ -116,3 +116,15 @@ def test_an_unreachable_admin_exits_1() -> None:
     code, _, err = ctl(f"http://127.0.0.1:{closed_port()}", "servers")
     assert code == 1
     assert "cannot reach the admin API" in err
+
+
+def test_reload_runs_the_file_or_prints_its_problems(running: tuple[Running, str, str],
+                                                      tmp_path: Path) -> None:
+    _, _, admin = running
+    path = tmp_path / "laneway.yaml"  # the file the running fixture started laneway with
+    good = path.read_text(encoding="utf-8")
+    assert ctl(admin, "reload")[:2] == (0, f"reloaded {path}\n")
+    path.write_text(good.replace("round_robin", "round_robbin"), encoding="utf-8")
+    code, out, err = ctl(admin, "reload")
+    assert code == 2 and out == ""
+    assert "nothing was changed" in err and "pools.app.algorithm" in err, err

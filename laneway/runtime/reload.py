@@ -1,0 +1,71 @@
+"""Reloading the config file laneway was started with: on SIGHUP and through the admin API.
+
+Both run the same steps: read and validate the file; if it has problems, change nothing
+and report them; otherwise ``Runtime.reload`` it. One reload at a time: a SIGHUP that
+arrives while the API reloads waits for it, so two reloads never interleave their
+switch-overs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from laneway.config import ConfigError, load_config
+from laneway.runtime.server import Runtime
+
+log = logging.getLogger("laneway")
+
+
+@dataclass
+class ReloadOutcome:
+    """What a reload did: ``problems`` is empty when the new config runs; otherwise nothing
+    changed. ``invalid``: the file itself is wrong (as opposed to e.g. a port in use)."""
+
+    source: str
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    invalid: bool = False
+
+    @property
+    def reloaded(self) -> bool:
+        return not self.problems
+
+
+class ConfigReloader:
+    """``await reload(by)`` reads ``source`` again and runs it on ``runtime``."""
+
+    def __init__(self, runtime: Runtime, source: str) -> None:
+        self.runtime = runtime
+        self.source = source
+        self._lock = asyncio.Lock()
+
+    async def reload(self, by: str) -> ReloadOutcome:
+        async with self._lock:
+            return await self._reload(by)
+
+    async def _reload(self, by: str) -> ReloadOutcome:
+        source = self.source
+        log.info("reloading %s (%s)", source, by)
+        outcome = ReloadOutcome(source)
+        try:
+            config = load_config(source)
+        except ConfigError as error:
+            outcome.problems, outcome.invalid = list(error.problems), True
+            for problem in error.problems:
+                log.error("%s", problem)
+            log.error("reload of %s rejected; still running the previous config", source)
+            return outcome
+        if config.admin != self.runtime.config.admin:
+            # The admin listener (its address, its token) is set up once, at start.
+            warning = (f"reload of {source}: the admin block changed; it takes effect when laneway is "
+                       "restarted, the admin listener keeps its settings until then")
+            outcome.warnings.append(warning)
+            log.warning("%s", warning)
+        try:
+            await self.runtime.reload(config)
+        except (OSError, ValueError) as error:
+            outcome.problems.append(f"{source}: {error}")
+            log.error("reload of %s failed (%s); still running the previous config", source, error)
+        return outcome
