@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -832,7 +832,25 @@ def _redirect_switch(value: object) -> object:
     return {} if value is True else None if value is False else value
 
 
-class Listener(Strict):
+class Bound(Strict):
+    """Something that listens: its ``bind`` address (each subclass declares the field, with
+    or without a default, where it belongs in its own order)."""
+
+    if TYPE_CHECKING:
+        bind: str
+
+    @field_validator("bind", check_fields=False)
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        parse_address(value, what="bind")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_address(self.bind, what="bind")
+
+
+class Listener(Bound):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     bind: str
     protocol: Literal["http", "tcp"] = "http"
@@ -922,15 +940,6 @@ class Listener(Strict):
             names += [route.pool] if route.pool is not None else [arm.pool for arm in route.split or []]
         return names + ([self.default_pool] if self.default_pool is not None else [])
 
-    @field_validator("bind")
-    @classmethod
-    def _bind(cls, value: str) -> str:
-        parse_address(value, what="bind")
-        return value
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        return parse_address(self.bind, what="bind")
 
 
 def is_loopback(host: str) -> bool:
@@ -943,7 +952,7 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost may resolve to anything
 
 
-class Admin(Strict):
+class Admin(Bound):
     """The admin listener (docs/admin.md): health endpoints, the JSON API, metrics.
 
     A bearer token (``token``, or the environment variable ``token_env`` names, read when
@@ -962,15 +971,6 @@ class Admin(Strict):
     # (Kubernetes: a preStop delay); then shutdown_grace lets requests under way finish.
     shutdown_delay: Duration = Field(default=0.0, ge=0, le=300)
 
-    @field_validator("bind")
-    @classmethod
-    def _bind(cls, value: str) -> str:
-        parse_address(value, what="bind")
-        return value
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        return parse_address(self.bind, what="bind")
 
     @model_validator(mode="after")
     def _protected(self) -> Admin:

@@ -510,12 +510,6 @@ class ClientConnection(asyncio.Protocol):
         now = self.loop.time()
         if server is None:
             server = pool.pick(exchange.context or self.pick_context, now)
-        connection = None
-        if server is not None:
-            connection = server.connections.take(now)
-            if connection is None and server.connecting >= server.max_connecting:
-                server = self.pick_connectable(exchange, server, now)
-                connection = server.connections.take(now) if server is not None else None
         if server is None:
             detail = (f"every server of pool {pool.name!r} is at its limit" if pool.available
                       else f"no server of pool {pool.name!r} may take traffic")
@@ -527,25 +521,13 @@ class ClientConnection(asyncio.Protocol):
         server.requests_total += 1
         if pool.tracks_requests:
             pool.balancer.on_start(server, now)
+        connection = server.connections.take(now)
         if isinstance(connection, UpstreamConnection):
             connection.attach(exchange)
             if not self.feeding:
                 self.flush()
         else:
             self.loop.create_task(self.connect(exchange, server))
-
-    def pick_connectable(self, exchange: Exchange, full: Server, now: float) -> Server | None:
-        """Another server than ``full``, which is opening as many connections as it may
-        (``limits.max_connecting``): one with an idle connection or room to open one."""
-        context = exchange.context or self.pick_context
-        exclude = [*context.exclude, full]
-        while True:
-            server = exchange.pool.pick(PickContext(context.client_address, context.hash_key, exclude), now)
-            if server is None or server in exclude:
-                return None
-            if server.connections.idle or server.connecting < server.max_connecting:
-                return server
-            exclude.append(server)
 
     async def connect(self, exchange: Exchange, server: Server) -> None:
         pool = exchange.pool

@@ -4,7 +4,7 @@ from laneway.upstream.connections import ConnectionPool
 from laneway.upstream.latency import LATENCY_BOUNDS, quantile
 from laneway.upstream.pool import Pool
 from laneway.upstream.retry_budget import RetryBudget
-from laneway.upstream.retry_policy import NO_RETRIES, RetryPolicy
+from laneway.upstream.retry_policy import RetryPolicy
 from laneway.upstream.server import (
     CLOSED,
     DRAIN,
@@ -23,7 +23,6 @@ __all__ = [
     "LATENCY_BOUNDS",
     "MAINTENANCE",
     "NO_LIMIT",
-    "NO_RETRIES",
     "OPEN",
     "READY",
     "ConnectionPool",

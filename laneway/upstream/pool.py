@@ -52,8 +52,6 @@ class Pool:
         self.failure_statuses: frozenset[int] = frozenset()
         # The error responses laneway answered itself, by status (502, 503, 504), for metrics.
         self.errors_total: dict[int, int] = {}
-        # Set when a server's state changes (the admin API and metrics listen here).
-        self.on_change: Callable[[Server], None] | None = None
         for server in self.servers:
             server.pool = self
         self.available: list[Server] = []
@@ -69,8 +67,6 @@ class Pool:
         if not server.takes_traffic:
             server.connections.close_all()  # no request will use them
         self.refresh()
-        if self.on_change is not None:
-            self.on_change(server)
 
     def set_up(self, server: Server, up: bool) -> None:
         """The active checks' verdict; the algorithm is told at once."""
@@ -121,8 +117,6 @@ class Pool:
         server.connections.max_idle = 0  # a connection coming back is closed (give_back)
         server.connections.close_all()
         self.refresh()
-        if self.on_change is not None:
-            self.on_change(server)
 
     def server(self, key: str) -> Server | None:
         """The server whose address (``key``) is ``key``, or ``None``."""
@@ -158,19 +152,22 @@ class Pool:
     def pick(self, context: PickContext, now: float | None = None) -> Server | None:
         """A server that may take this request, or ``None``.
 
-        The algorithm's choice, unless that server is at its cap (``limits``, or the trial
-        requests of a half-open breaker): then the algorithm chooses again without it.
+        The algorithm's choice, unless that server is at a cap (``limits``, or the trial
+        requests of a half-open breaker; ``Server.admits``): then the algorithm chooses again
+        without it.
         """
         now = self.clock() if now is None else now
         server = self.balancer.pick(context, now)
-        if server is None or server.in_flight < server.limit:
+        # The common case first, without a property call: no cap is near.
+        if server is None or (server.in_flight < server.limit and server.connecting < server.max_connecting) \
+                or server.admits:
             return server
         full = [*context.exclude, server]
         while True:
             server = self.balancer.pick(PickContext(context.client_address, context.hash_key, full), now)
             if server is None or server in full:
                 return None
-            if server.in_flight < server.limit:
+            if server.admits:
                 return server
             full.append(server)
 

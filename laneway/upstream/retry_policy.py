@@ -26,5 +26,3 @@ class RetryPolicy:
     budget_min_per_second: float = 10.0
     total_timeout: float | None = None  # from a request's arrival to its response head
 
-
-NO_RETRIES = RetryPolicy(retries=0)

@@ -91,8 +91,11 @@ class Server:
         return self.up and not self.ejected and self.breaker != OPEN and self.state == READY
 
     @property
-    def full(self) -> bool:
-        return self.in_flight >= self.limit
+    def admits(self) -> bool:
+        """Whether it is below its caps: requests under way (``limit``), and connections being
+        opened (``max_connecting``) unless an idle one is there to take."""
+        return self.in_flight < self.limit and (
+            self.connecting < self.max_connecting or bool(self.connections.idle))
 
     def __repr__(self) -> str:
         return f"Server({self.key!r}, weight={self.weight}, up={self.up}, in_flight={self.in_flight})"
