@@ -763,6 +763,69 @@ class CompressionSettings(Strict):
         return [kind.lower() for kind in value]
 
 
+# Response headers a fixed response may not set: laneway writes the framing itself.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive",
+                             "content-type", "location", "upgrade", "trailer", "te"})
+
+
+class Respond(Strict):
+    """A fixed response laneway gives itself (NGINX's ``return 200 "healthy"``)."""
+
+    status: int = Field(default=200, ge=200, le=599)
+    body: str = Field(default="", max_length=1024 * 1024)
+    content_type: str = Field(default="text/plain; charset=utf-8", pattern=r"^[\x20-\x7e]+$")
+    headers: dict[Annotated[str, Field(pattern=f"^{HEADER_NAME.pattern}$")],
+                  Annotated[str, Field(pattern=r"^[\x20-\x7e\t]*$")]] = Field(default_factory=dict)
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: int) -> int:
+        if value in (204, 304) or 300 <= value < 400:
+            raise ValueError(f"status {value} cannot be a fixed response: 204 and 304 carry no body, and "
+                             "a 3xx is a redirect (use redirect: {location: ..., status: 301})")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        framing = sorted(name for name in value if name.lower() in FRAMING_HEADERS)
+        if framing:
+            raise ValueError(f"laneway sets {', '.join(framing)} itself; remove it from headers "
+                             "(content_type sets Content-Type)")
+        return value
+
+
+# The variables a redirect's location may use, as NGINX names them ($host without the port).
+LOCATION_VARIABLES = ("scheme", "host", "request_uri", "path", "query")
+VARIABLE = re.compile(r"\$(\w+)")
+
+
+def split_location(location: str) -> tuple[str, ...]:
+    """``https://$host$request_uri`` as literal text and variable names, alternating (the
+    text first, possibly empty). Unknown variables raise ``ValueError`` naming them."""
+    parts = VARIABLE.split(location)
+    unknown = sorted({name for name in parts[1::2] if name not in LOCATION_VARIABLES})
+    if unknown:
+        raise ValueError(f"unknown variable ${', $'.join(unknown)}; a location may use "
+                         f"${', $'.join(LOCATION_VARIABLES)}")
+    return tuple(parts)
+
+
+
+class RedirectAction(Strict):
+    """A redirect laneway gives itself (NGINX's ``return 301 https://$host$request_uri``)."""
+
+    location: str = Field(min_length=1, pattern=r"^[\x21-\x7e]+$",
+                          description="may use $scheme, $host, $request_uri, $path and $query")
+    status: Literal[301, 302, 303, 307, 308] = 302
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        split_location(value)  # names unknown variables
+        return value
+
+
 class Route(Strict):
     match: Match = Match()
     pool: str | None = None
@@ -771,6 +834,8 @@ class Route(Strict):
     rate_limit: RateLimit | None = None
     max_body_size: Size | None = Field(default=None, ge=0, description="larger request bodies get 413")
     compression: CompressionSettings | None = None
+    respond: Respond | None = None
+    redirect: RedirectAction | None = None
 
     @field_validator("compression", mode="before")
     @classmethod
@@ -783,9 +848,17 @@ class Route(Strict):
 
     @model_validator(mode="after")
     def _action(self) -> Route:
-        if (self.pool is None) == (self.split is None):
-            raise ValueError("give exactly one of pool (e.g. pool: web) or split (e.g. split: "
-                             "[{pool: web-v2, weight: 10}, {pool: web, weight: 90}])")
+        actions = [name for name in ("pool", "split", "respond", "redirect")
+                   if getattr(self, name) is not None]
+        if len(actions) != 1:
+            raise ValueError("give exactly one of pool (e.g. pool: web), split (e.g. split: "
+                             "[{pool: web-v2, weight: 10}, {pool: web, weight: 90}]), respond (e.g. "
+                             "respond: {status: 200, body: healthy}) or redirect (e.g. redirect: "
+                             "{location: 'https://$host$request_uri', status: 301})"
+                             + (f"; this route gives {' and '.join(actions)}" if actions else ""))
+        if (self.respond is not None or self.redirect is not None) and self.has_policies:
+            raise ValueError(f"a route that laneway answers itself ({actions[0]}) takes no rate_limit, "
+                             "max_body_size or compression; remove them")
         if self.split is not None:
             if not any(arm.weight > 0 for arm in self.split):
                 raise ValueError("split: at least one arm needs a weight above 0")

@@ -64,6 +64,7 @@ class AccessLog:
         method, target, host, client, request_id, referer, user_agent, started = facts
         server = exchange.served_by
         total = now - started
+        pool = exchange.pool.name if exchange.pool is not None else None  # None: laneway answered
         upstream = exchange.head_at - started if exchange.head_at else None
         if self.format == "json":
             line = json.dumps({
@@ -75,7 +76,7 @@ class AccessLog:
                 "target": target,
                 "status": status,
                 "bytes": exchange.bytes_out,
-                "pool": exchange.pool.name,
+                "pool": pool,
                 "server": server,
                 "retries": len(exchange.tried),
                 "duration": round(total, 6),
@@ -84,7 +85,7 @@ class AccessLog:
         else:
             line = (f'{client} - - [{time.strftime("%d/%b/%Y:%H:%M:%S %z")}] "{method} {target} HTTP/1.1" '
                     f'{status} {exchange.bytes_out} "{referer or "-"}" "{user_agent or "-"}" '
-                    f'pool={exchange.pool.name} server={server or "-"} retries={len(exchange.tried)} '
+                    f'pool={pool or "-"} server={server or "-"} retries={len(exchange.tried)} '
                     f'duration={total:.6f} upstream={"-" if upstream is None else f"{upstream:.6f}"} '
                     f'request_id={request_id or "-"}')
         self.add(line)

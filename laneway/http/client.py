@@ -43,12 +43,15 @@ from laneway.http.messages import (
     TRANSFER_ENCODING,
     UPGRADE,
     X_FORWARDED_FOR,
+    error_body,
     error_response,
+    status_line,
 )
 from laneway.http.redirect import https_redirect
 from laneway.http.upstream import UpstreamConnection
 from laneway.policies import BY_CLIENT, BY_HEADER, Guard
 from laneway.routing import Split, parse_client_address
+from laneway.routing.answer import Answer
 from laneway.upstream.latency import LATENCY_BOUNDS
 
 if TYPE_CHECKING:
@@ -74,6 +77,14 @@ PAUSE_DONE = 8  # the client said Connection: close; nothing more may follow
 
 # What the client-side deadline means when it passes.
 IDLE, WAITING_HEAD, WAITING_BODY, SENDING = 0, 1, 2, 3
+
+
+class RateLimited(Exception):
+    """A route's rate limit refused a request; it may be tried again in ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 class ClientConnection(asyncio.Protocol):
@@ -334,10 +345,9 @@ class ClientConnection(asyncio.Protocol):
             # Answered like an error (and the connection closed): nothing goes to a server.
             raise https_redirect(self.listener.redirect, self.host, self.url)
         target = self.router.route(self.host or b"", self.url, method, self)
-        if target is None:
-            # Closes the connection: llhttp cannot go on after a callback stopped it. Keeping
-            # it open needs answers made by laneway itself to queue like any other exchange.
-            raise HttpError(404, "no route matches this request")
+        if target is None or isinstance(target, Answer):
+            self.answer_here(target, method, http11, keep_alive and not upgrade, has_body)
+            return
         guard = None
         if isinstance(target, Guard):
             guard = target
@@ -347,7 +357,13 @@ class ClientConnection(asyncio.Protocol):
             pool, response_extra = target.choose(self)
         else:
             pool = target
-        delay = self.admit(guard) if guard is not None else 0.0
+        try:
+            delay = self.admit(guard) if guard is not None else 0.0
+        except RateLimited as refused:
+            # Answered here, in the request's turn, and the connection kept (as NGINX does).
+            self.answer_here(None, method, http11, keep_alive and not upgrade, has_body, status=429,
+                             retry_after=refused.retry_after)
+            return
 
         request_id = None
         extra = b""
@@ -363,12 +379,7 @@ class ClientConnection(asyncio.Protocol):
         exchange = Exchange(self, pool, head, http11=http11, keep_alive=keep_alive, chunked=chunked,
                             is_head=method == b"HEAD", upgrade=upgrade, started_at=self.loop.time())
         if self.access_log is not None:
-            referer, agent = self.header_value(b"referer"), self.header_value(b"user-agent")
-            exchange.log_facts = (
-                method.decode("latin-1"), self.url.decode("latin-1"), (self.host or b"").decode("latin-1"),
-                self.client_ip.decode(), None if request_id is None else request_id.decode("latin-1"),
-                None if referer is None else referer.decode("latin-1"),
-                None if agent is None else agent.decode("latin-1"), time.monotonic())
+            self.note_for_log(exchange, method, request_id)
         marker = pool.retry.idempotency_header
         if method in IDEMPOTENT or (marker is not None and self.header_value(marker) is not None):
             exchange.idempotent = True
@@ -389,6 +400,54 @@ class ClientConnection(asyncio.Protocol):
                 exchange.not_before = self.loop.time() + delay
         if pool.hash_source is not None:
             exchange.context = PickContext(self.pick_context.client_address, self.hash_key)
+        self.enqueue(exchange, has_body)
+
+    def answer_here(self, answer: Answer | None, method: bytes, http11: bool, keep_alive: bool,
+                    has_body: bool, *, status: int = 404, retry_after: float = 0.0) -> None:
+        """Queue a response laneway makes itself: the route's ``answer``, or (without one) a
+        404 when no route matches or a 429 from a rate limit. The connection stays open, and
+        a request body is read and dropped first, as NGINX does; a client that waits for
+        ``100 Continue`` before sending its body gets the answer at once, and the close."""
+        if has_body and self.header_value(EXPECT) is not None:
+            keep_alive = False
+        extra = b""
+        if answer is None:
+            detail = "no route matches this request" if status == 404 else "too many requests; slow down"
+            body = error_body(status, detail)
+            content_type = b"text/plain; charset=utf-8"
+            if status == 429:
+                extra = b"Retry-After: %d\r\n" % max(1, math.ceil(retry_after))
+        else:
+            status, body, content_type = answer.status, answer.body, answer.content_type
+            extra = answer.headers
+            if answer.location is not None:
+                location = answer.location_for(self.proto, self.host or b"", self.url)
+                if location is None:
+                    raise HttpError(400, "the Host header is not a host name or address; cannot redirect")
+                extra += b"Location: %s\r\n" % location
+        connection = b"" if keep_alive and http11 else b"Connection: keep-alive\r\n" if keep_alive \
+            else b"Connection: close\r\n"
+        response = b"%sContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n%s" % (
+            status_line(status), content_type, len(body), extra, connection,
+            b"" if method == b"HEAD" else body)
+        exchange = Exchange(self, None, b"", http11=http11, keep_alive=keep_alive, chunked=False,
+                            is_head=method == b"HEAD", upgrade=False, started_at=self.loop.time())
+        exchange.local = response
+        exchange.status = status
+        if self.access_log is not None:
+            self.note_for_log(exchange, method, None)
+        self.enqueue(exchange, has_body)
+
+    def note_for_log(self, exchange: Exchange, method: bytes, request_id: bytes | None) -> None:
+        referer, agent = self.header_value(b"referer"), self.header_value(b"user-agent")
+        exchange.log_facts = (
+            method.decode("latin-1"), self.url.decode("latin-1"), (self.host or b"").decode("latin-1"),
+            self.client_ip.decode(), None if request_id is None else request_id.decode("latin-1"),
+            None if referer is None else referer.decode("latin-1"),
+            None if agent is None else agent.decode("latin-1"), time.monotonic())
+
+    def enqueue(self, exchange: Exchange, has_body: bool) -> None:
+        """The parsed request's exchange starts now, or after the ones before it."""
         self.parsing = exchange
         if has_body:
             self.deadline = self.loop.time() + self.settings.body_timeout
@@ -405,6 +464,10 @@ class ClientConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         exchange = self.parsing
         assert exchange is not None
+        if exchange.local is not None:
+            # Answered by laneway: the body is read and dropped.
+            self.deadline = self.loop.time() + self.settings.body_timeout
+            return
         if exchange.body_room >= 0:
             exchange.body_room -= len(body)
             if exchange.body_room < 0:
@@ -423,6 +486,8 @@ class ClientConnection(asyncio.Protocol):
             return
         self.parsing = None
         exchange.request_complete = True
+        if exchange.local is not None and self.current is exchange:
+            self.loop.call_soon(self.answer_due, exchange)
         if exchange.chunked:
             exchange.send(b"0\r\n\r\n")
         if self.deadline_kind == WAITING_BODY:
@@ -468,7 +533,7 @@ class ClientConnection(asyncio.Protocol):
     # ------------------------------------------------------------------ exchanges
 
     def admit(self, guard: Guard[Pool | Split]) -> float:
-        """The route's policies: a 413 or 429 is raised; else how long to hold the request
+        """The route's policies: a 413 or ``RateLimited`` is raised; else how long to hold the request
         (a rate limit without ``nodelay`` spaces a burst out to the rate, as NGINX does)."""
         limit = guard.max_body_size
         if limit is not None and self.content_length is not None and int(self.content_length) > limit:
@@ -485,13 +550,16 @@ class ClientConnection(asyncio.Protocol):
                 return 0.0  # no key, not counted (NGINX's limit_req with an empty key)
         decision = limiter.check(key, self.loop.time())
         if not decision.allowed:
-            retry_after = max(1, math.ceil(decision.retry_after))
-            raise HttpError(429, "too many requests; slow down",
-                            headers=b"Retry-After: %d\r\n" % retry_after)
+            raise RateLimited(decision.retry_after)
         return decision.delay
 
     def begin(self, exchange: Exchange) -> None:
         """Start the current exchange now, or when a rate limit lets it go on."""
+        if exchange.local is not None:
+            # Not written at once: this may run while a request is parsed, or for each of a
+            # long run of pipelined requests (which must not recurse).
+            self.loop.call_soon(self.answer_due, exchange)
+            return
         wait = exchange.not_before - self.loop.time() if exchange.not_before else 0.0
         if wait <= 0:
             self.start(exchange)
@@ -507,6 +575,7 @@ class ClientConnection(asyncio.Protocol):
         """Give the current exchange a server (``server``, or the pool's pick) and a
         connection to it."""
         pool = exchange.pool
+        assert pool is not None  # laneway's own answers (no pool) never go to a server
         now = self.loop.time()
         if server is None:
             server = pool.pick(exchange.context or self.pick_context, now)
@@ -529,8 +598,20 @@ class ClientConnection(asyncio.Protocol):
         else:
             self.loop.create_task(self.connect(exchange, server))
 
+    def answer_due(self, exchange: Exchange) -> None:
+        """Write laneway's own answer, once its request has been read (or is not awaited)."""
+        answer = exchange.local
+        if (self.closed or self.current is not exchange or answer is None or exchange.response_complete
+                or not (exchange.request_complete or not exchange.client_keep_alive)):
+            return
+        self.transport.write(answer)
+        exchange.bytes_out = len(answer)
+        exchange.response_complete = True
+        self.exchange_done(exchange)
+
     async def connect(self, exchange: Exchange, server: Server) -> None:
         pool = exchange.pool
+        assert pool is not None  # laneway's own answers (no pool) never go to a server
         timeout = min(pool.connect_timeout, exchange.deadline_at - self.loop.time())
         server.connecting += 1
         try:
@@ -603,6 +684,7 @@ class ClientConnection(asyncio.Protocol):
         if following is None:
             return False
         pool = exchange.pool
+        assert pool is not None  # laneway's own answers (no pool) never go to a server
         server = exchange.server
         assert server is not None
         log.warning("%s; trying server %s", detail, following.key)
@@ -626,6 +708,7 @@ class ClientConnection(asyncio.Protocol):
     def retry_target(self, exchange: Exchange, reason: int) -> Server | None:
         """The server a retry of ``exchange`` for ``reason`` would go to, if one may happen."""
         pool = exchange.pool
+        assert pool is not None  # laneway's own answers (no pool) never go to a server
         policy = pool.retry
         server = exchange.server
         if (server is None or exchange.response_started or self.closed or self.current is not exchange
@@ -679,6 +762,7 @@ class ClientConnection(asyncio.Protocol):
         server.in_flight -= 1
         server.responses[exchange.status // 100] += 1  # status is 0 or three digits
         pool = exchange.pool
+        assert pool is not None  # laneway's own answers (no pool) never go to a server
         if not failed and exchange.status in pool.failure_statuses:
             failed = True  # a status the pool counts against the server (e.g. 503)
         if failed:
@@ -707,8 +791,10 @@ class ClientConnection(asyncio.Protocol):
                 self.access_log.record(exchange, exchange.status, time.monotonic())
             return
         exchange.status = status  # laneway's answer, for the access log
-        log.warning("%s %s: %s", status, exchange.pool.name, detail)
-        errors = exchange.pool.errors_total  # an error path only: a dict by status is fine here
+        pool = exchange.pool
+        assert pool is not None
+        log.warning("%s %s: %s", status, pool.name, detail)
+        errors = pool.errors_total  # an error path only: a dict by status is fine here
         errors[status] = errors.get(status, 0) + 1
         # The connection stays usable only if the client has sent the whole request.
         close = not (exchange.request_complete and exchange.client_keep_alive)

@@ -47,6 +47,7 @@ class Exchange:
         "is_head",
         "keep_room",
         "kept",
+        "local",
         "log_facts",
         "not_before",
         "pending",
@@ -65,10 +66,10 @@ class Exchange:
         "upstream",
     )
 
-    def __init__(self, client: ClientConnection, pool: Pool, head: bytes, *, http11: bool,
+    def __init__(self, client: ClientConnection, pool: Pool | None, head: bytes, *, http11: bool,
                  keep_alive: bool, chunked: bool, is_head: bool, upgrade: bool, started_at: float) -> None:
         self.client = client
-        self.pool = pool
+        self.pool = pool  # None when laneway answers itself (``local``)
         self.head = head  # the request head as it goes to the server
         self.http11 = http11
         self.client_keep_alive = keep_alive
@@ -107,6 +108,9 @@ class Exchange:
         self.served_by: str | None = None
         self.head_at = 0.0
         self.bytes_out = 0
+        # A complete response laneway makes itself (a fixed response, a redirect, a 404 or
+        # 429), written in the exchange's turn; no server is asked.
+        self.local: bytes | None = None
         # Header lines laneway adds to the response head, each led by CRLF (a split's
         # sticky Set-Cookie); empty for most requests.
         self.response_extra = b""

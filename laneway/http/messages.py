@@ -20,10 +20,15 @@ def status_line(status: int) -> bytes:
     return line
 
 
+def error_body(status: int, detail: str) -> bytes:
+    """The short plain-text body of laneway's own answers: ``404 Not Found: <detail>``."""
+    return f"{status} {HTTPStatus(status).phrase if status in STATUS_LINES else ''}: {detail}\n".encode()
+
+
 def error_response(status: int, detail: str, *, close: bool = True, headers: bytes = b"") -> bytes:
     """A complete short plain-text response saying what went wrong (``headers``: extra lines,
     each ending in CRLF)."""
-    body = f"{status} {HTTPStatus(status).phrase if status in STATUS_LINES else ''}: {detail}\n".encode()
+    body = error_body(status, detail)
     head = [
         status_line(status),
         b"Content-Type: text/plain; charset=utf-8\r\n",

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 from laneway.http.errors import HttpError
+from laneway.routing.answer import VALID_HOST
 
-HOST = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::[0-9]{1,5})?")
 ABSOLUTE = re.compile(rb"https?://([^/?#]*)([^#]*)", re.IGNORECASE)
 
 
@@ -36,7 +36,7 @@ def https_redirect(redirect: HttpsRedirect, host: bytes | None, target: bytes) -
         return HttpError(400, "cannot redirect this request target to HTTPS; send a path such as /")
     if not host:
         return HttpError(400, "a redirect to HTTPS needs the Host header; add it")
-    match = HOST.fullmatch(host)
+    match = VALID_HOST.fullmatch(host)
     if match is None:
         return HttpError(400, "the Host header is not a host name or address; cannot redirect to HTTPS")
     authority = match.group(1) if redirect.port == 443 else match.group(1) + b":%d" % redirect.port

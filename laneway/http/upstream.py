@@ -198,7 +198,9 @@ class UpstreamConnection(asyncio.Protocol):
             if exchange.http11:
                 self.out.append(b"%s%s\r\n\r\n" % (status_line(status)[:-2], fields))
             return
-        if status in exchange.pool.retry.statuses and exchange.client.retry_target(exchange, STATUS):
+        pool = exchange.pool
+        assert pool is not None  # an exchange on a server connection has a pool
+        if status in pool.retry.statuses and exchange.client.retry_target(exchange, STATUS):
             raise RetryStatus  # stops the parser; data_received sends the request elsewhere
         self.in_head = False
         self.raw_head = b""
@@ -415,7 +417,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.close()
         client = exchange.client
         if self.loop.time() >= exchange.deadline_at and not exchange.response_started:
-            total = exchange.pool.retry.total_timeout
+            total = exchange.pool.retry.total_timeout if exchange.pool is not None else 0.0
             client.upstream_failed(exchange, 504, f"no answer within the pool's total timeout ({total:g}s)")
             return
         detail = f"server {self.server.key} did not answer within {self.response_timeout:g}s"

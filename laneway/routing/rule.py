@@ -15,11 +15,13 @@ from laneway.routing.request import Facts
 
 if TYPE_CHECKING:
     from laneway.policies import Guard
+    from laneway.routing.answer import Answer
     from laneway.routing.split import Split
     from laneway.upstream import Pool
 
-    # A route's action: a pool, a split between pools, or either behind the route's policies.
-    Target: TypeAlias = Pool | Split | Guard[Pool | Split]
+    # A route's action: a pool, a split between pools, either behind the route's policies, or
+    # an answer laneway gives itself.
+    Target: TypeAlias = Pool | Split | Guard[Pool | Split] | Answer
 
 Network = IPv4Network | IPv6Network
 

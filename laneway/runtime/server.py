@@ -12,20 +12,24 @@ import secrets
 import ssl
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from laneway.balancing import create
 from laneway.config import Config
-from laneway.config.schema import HealthCheck, Listener, Match, RateKey, Route, ValueTest
+from laneway.config.schema import HealthCheck, Listener, Match, RateKey, Route, ValueTest, split_location
 from laneway.config.schema import Pool as PoolConfig
 from laneway.config.schema import Server as ServerConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, HttpsRedirect, ListenerSettings
 from laneway.http import client as http_client
 from laneway.policies import BY_CLIENT, BY_HEADER, BY_ROUTE, Compression, Guard, RateLimiter
-from laneway.routing import GeoIP, Router, RouteRule, Split, StickyCookie, ValueMatch
+from laneway.routing import Answer, GeoIP, Router, RouteRule, Split, StickyCookie, ValueMatch
 from laneway.runtime.tls import listener_context, pool_context
 from laneway.tcp import SniRoute, TcpListener, TcpRoutes
 from laneway.upstream import Pool, RetryPolicy, Server
+
+if TYPE_CHECKING:
+    from laneway.routing.rule import Target
 
 log = logging.getLogger("laneway")
 
@@ -121,6 +125,10 @@ def build_router(listener: Listener, pools: dict[str, Pool], *, secret: bytes | 
     instance_secret = secret or secrets.token_bytes(32)
     rules = []
     for route in listener.routes:
+        answer = route_answer(route)
+        if answer is not None:
+            rules.append(build_rule(route.match, answer))
+            continue
         target: Pool | Split
         if route.split is not None:
             sticky = None
@@ -138,6 +146,17 @@ def build_router(listener: Listener, pools: dict[str, Pool], *, secret: bytes | 
         rules.append(build_rule(route.match, guarded(route, target) if route.has_policies else target))
     default = pools[listener.default_pool] if listener.default_pool is not None else None
     return Router(rules, default, geoip=geoip)
+
+
+def route_answer(route: Route) -> Answer | None:
+    """The answer of a route that laneway answers itself (respond or redirect), else None."""
+    if route.respond is not None:
+        respond = route.respond
+        return Answer(respond.status, respond.body.encode(), respond.content_type.encode(),
+                      b"".join(f"{name}: {value}\r\n".encode() for name, value in respond.headers.items()))
+    if route.redirect is not None:
+        return Answer(route.redirect.status, location=split_location(route.redirect.location))
+    return None
 
 
 def guarded(route: Route, target: Pool | Split) -> Guard[Pool | Split]:
@@ -158,7 +177,7 @@ def guarded(route: Route, target: Pool | Split) -> Guard[Pool | Split]:
     return guard
 
 
-def build_rule(match: Match, target: Pool | Split | Guard[Pool | Split]) -> RouteRule:
+def build_rule(match: Match, target: Target) -> RouteRule:
     host = match.host.encode() if match.host is not None else None
     wildcard = host is not None and host.startswith(b"*.")
     return RouteRule(

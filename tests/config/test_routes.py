@@ -95,11 +95,31 @@ def test_a_listener_with_only_a_default_pool_is_fine() -> None:
      "listeners[0].routes[0].match.headers: a header name is letters, digits and -, e.g. X-Mobile-App, "
      "got 'X A'"),
     ({"match": {"path_prefix": "/"}},
-     "listeners[0].routes[0]: give exactly one of pool (e.g. pool: web) or split (e.g. split: "
-     "[{pool: web-v2, weight: 10}, {pool: web, weight: 90}])"),
+     "listeners[0].routes[0]: give exactly one of pool (e.g. pool: web), split (e.g. split: "
+     "[{pool: web-v2, weight: 10}, {pool: web, weight: 90}]), respond (e.g. respond: {status: 200, "
+     "body: healthy}) or redirect (e.g. redirect: {location: 'https://$host$request_uri', status: 301})"),
     ({"pool": "web", "split": [{"pool": "api", "weight": 1}]},
-     "listeners[0].routes[0]: give exactly one of pool (e.g. pool: web) or split (e.g. split: "
-     "[{pool: web-v2, weight: 10}, {pool: web, weight: 90}])"),
+     "listeners[0].routes[0]: give exactly one of pool (e.g. pool: web), split (e.g. split: "
+     "[{pool: web-v2, weight: 10}, {pool: web, weight: 90}]), respond (e.g. respond: {status: 200, "
+     "body: healthy}) or redirect (e.g. redirect: {location: 'https://$host$request_uri', status: 301})"
+     "; this route gives pool and split"),
+    ({"pool": "web", "respond": {"body": "ok"}},
+     "listeners[0].routes[0]: give exactly one of pool (e.g. pool: web), split (e.g. split: "
+     "[{pool: web-v2, weight: 10}, {pool: web, weight: 90}]), respond (e.g. respond: {status: 200, "
+     "body: healthy}) or redirect (e.g. redirect: {location: 'https://$host$request_uri', status: 301})"
+     "; this route gives pool and respond"),
+    ({"respond": {"status": 200}, "rate_limit": {"rate": 10}},
+     "listeners[0].routes[0]: a route that laneway answers itself (respond) takes no rate_limit, "
+     "max_body_size or compression; remove them"),
+    ({"respond": {"status": 302}},
+     "listeners[0].routes[0].respond.status: status 302 cannot be a fixed response: 204 and 304 carry "
+     "no body, and a 3xx is a redirect (use redirect: {location: ..., status: 301})"),
+    ({"respond": {"headers": {"Content-Length": "3"}}},
+     "listeners[0].routes[0].respond.headers: laneway sets Content-Length itself; remove it from headers "
+     "(content_type sets Content-Type)"),
+    ({"redirect": {"location": "https://$hostname/"}},
+     "listeners[0].routes[0].redirect.location: unknown variable $hostname; a location may use "
+     "$scheme, $host, $request_uri, $path, $query"),
     ({"split": [{"pool": "api", "weight": 0}, {"pool": "web", "weight": 0}]},
      "listeners[0].routes[0]: split: at least one arm needs a weight above 0"),
     ({"split": [{"pool": "api", "weight": -1}, {"pool": "web", "weight": 1}]},

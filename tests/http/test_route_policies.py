@@ -20,7 +20,6 @@ def limited(balancer: Callable[..., Balancer], **route: Any) -> Balancer:
 
 
 def statuses(running: Balancer, path: str, count: int, **options: Any) -> list[int]:
-    # A 429 closes the connection (answers made by laneway do), so each request has its own.
     return [running.get(path, **options).status_code for _ in range(count)]
 
 
