@@ -31,6 +31,7 @@ class StickyCookie:
     name: bytes
     secret: bytes
     max_age: int | None = None  # seconds; a session cookie when None
+    secure: bool = False  # on TLS listeners: the browser never sends it over plain HTTP
 
 
 @dataclass(eq=False, slots=True)
@@ -58,6 +59,8 @@ class Split:
                 attributes = b"; Path=/; HttpOnly; SameSite=Lax"
                 if sticky.max_age is not None:
                     attributes += b"; Max-Age=%d" % sticky.max_age
+                if sticky.secure:
+                    attributes += b"; Secure"
                 arm.set_cookie = b"\r\nSet-Cookie: %s=%s%s" % (sticky.name, arm.cookie, attributes)
                 self.by_cookie[arm.cookie] = arm
 

@@ -137,7 +137,8 @@ def build_router(listener: Listener, pools: dict[str, Pool], *, secret: bytes | 
                 sticky = StickyCookie(
                     config.cookie.encode(),
                     config.secret.encode() if config.secret is not None else instance_secret,
-                    max_age=None if config.max_age is None else max(1, round(config.max_age)))
+                    max_age=None if config.max_age is None else max(1, round(config.max_age)),
+                    secure=listener.tls is not None)
             target = Split([(pools[arm.pool], arm.weight) for arm in route.split], sticky=sticky,
                            scope=listener.name)
         else:

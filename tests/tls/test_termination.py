@@ -161,3 +161,15 @@ def test_a_session_resumes_without_stateless_tickets(
     with context.wrap_socket(sock, server_hostname="localhost", session=session) as second:
         assert second.session_reused
         assert get_over(second, "/two").startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_sticky_split_cookie_set_over_tls_is_secure(balancer: Callable[..., Balancer], pki: Pki) -> None:
+    """Browsers then never send it over plain HTTP, where it could be read or replaced."""
+    running = balancer(2, pools_of_backends={"p": [0], "canary": [1]}, listener={
+        "tls": {"certificates": [pki.pair("localhost", "127.0.0.1")]},
+        "routes": [{"split": [{"pool": "p", "weight": 1}, {"pool": "canary", "weight": 1}],
+                    "sticky": {"cookie": "lw_arm"}}]})
+    with httpx.Client(verify=pki.client_context(), trust_env=False, timeout=10.0) as client:
+        cookie = client.get(f"{https_url(running)}/").headers["set-cookie"]
+    assert cookie.startswith("lw_arm=")
+    assert "; Secure" in cookie and "HttpOnly" in cookie
