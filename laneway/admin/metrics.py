@@ -7,7 +7,7 @@ custom collector reads them, and the health, breaker and retry state, when Prome
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from fastapi import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from laneway.admin.views import readiness
 from laneway.runtime.server import Runtime
-from laneway.upstream import CLOSED, DRAIN, HALF_OPEN, LATENCY_BOUNDS, MAINTENANCE, OPEN, READY, Server
+from laneway.upstream import CLOSED, DRAIN, HALF_OPEN, LATENCY_BOUNDS, MAINTENANCE, OPEN, READY
 
 SERVER_LABELS = ["pool", "server"]
 BREAKER_STATES = (CLOSED, OPEN, HALF_OPEN)
@@ -27,10 +27,10 @@ STATUS_CLASSES = ((1, "1xx"), (2, "2xx"), (3, "3xx"), (4, "4xx"), (5, "5xx"))
 BUCKET_LABELS = (*(repr(bound) for bound in LATENCY_BOUNDS), "+Inf")
 
 
-def cumulative_buckets(server: Server) -> list[tuple[str, float]]:
-    """The server's latency counts as Prometheus' cumulative ``le`` buckets."""
+def cumulative_buckets(counts: Sequence[int]) -> list[tuple[str, float]]:
+    """A server's latency counts as Prometheus' cumulative ``le`` buckets."""
     buckets, total = [], 0
-    for label, count in zip(BUCKET_LABELS, server.latency_counts, strict=True):
+    for label, count in zip(BUCKET_LABELS, counts, strict=True):
         total += count
         buckets.append((label, float(total)))
     return buckets
@@ -69,6 +69,9 @@ class RuntimeCollector(Collector):
         durations = HistogramMetricFamily("laneway_response_duration_seconds", "Time from a request's "
                                           "start to the end of its response from the server.",
                                           labels=SERVER_LABELS)
+        connects = HistogramMetricFamily("laneway_connect_duration_seconds", "Time to open a connection "
+                                         "to the server (TCP, and TLS when the pool uses it); on tcp "
+                                         "listeners the only latency laneway sees.", labels=SERVER_LABELS)
         retries = CounterMetricFamily("laneway_pool_retries", "Requests sent again to another server.",
                                       labels=["pool"])
         errors = CounterMetricFamily("laneway_pool_error_responses", "Error responses laneway answered "
@@ -90,7 +93,8 @@ class RuntimeCollector(Collector):
                 for index, code in STATUS_CLASSES:
                     responses.add_metric([*labels, code], server.responses[index])
                 in_flight.add_metric(labels, server.in_flight)
-                durations.add_metric(labels, cumulative_buckets(server), server.latency_sum)
+                durations.add_metric(labels, cumulative_buckets(server.latency_counts), server.latency_sum)
+                connects.add_metric(labels, cumulative_buckets(server.connect_counts), server.connect_sum)
                 weight.add_metric(labels, server.weight)
                 up.add_metric(labels, int(server.up))
                 ejected.add_metric(labels, int(server.ejected))
@@ -105,8 +109,9 @@ class RuntimeCollector(Collector):
                     breaker_opened.add_metric(labels, breakers.opened_total.get(server.key, 0))
         ready = GaugeMetricFamily("laneway_ready", "1 when /health/ready answers 200.")
         ready.add_metric([], int(readiness(runtime).ready))
-        yield from (requests, failures, responses, in_flight, durations, weight, up, ejected, takes_traffic,
-                    breaker, operator, ejections, breaker_opened, retries, errors, available, ready)
+        yield from (requests, failures, responses, in_flight, durations, connects, weight, up, ejected,
+                    takes_traffic, breaker, operator, ejections, breaker_opened, retries, errors, available,
+                    ready)
 
 
 def metrics_registry(runtime: Runtime) -> CollectorRegistry:

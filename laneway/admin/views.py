@@ -28,8 +28,8 @@ class LatencyView(BaseModel):
     p99: float | None
 
 
-def latency_view(server: Server) -> LatencyView:
-    counts = list(server.latency_counts)  # one copy: the three estimates agree
+def latency_view(counts: list[int]) -> LatencyView:
+    """``counts``: a copy of the server's, so that the three estimates agree."""
     return LatencyView(count=sum(counts), p50=quantile(counts, 0.5), p90=quantile(counts, 0.9),
                        p99=quantile(counts, 0.99))
 
@@ -47,7 +47,10 @@ class ServerView(BaseModel):
     in_flight: int = Field(description="requests under way now")
     requests_total: int = Field(description="requests sent to it since laneway started")
     failures_total: int = Field(description="requests to it that failed (no answer, or a failure status)")
-    latency: LatencyView = Field(description="response times (request start to response end)")
+    latency: LatencyView = Field(description="response times (request start to response end); "
+                                             "none on tcp listeners, see connect")
+    connect: LatencyView = Field(description="times to open a connection to the server (TCP, and TLS "
+                                             "when the pool uses it)")
     last_check: LastCheck | None = Field(description="the last active health check; null without checks")
 
 
@@ -109,7 +112,8 @@ def server_view(runtime: Runtime, pool: Pool, server: Server) -> ServerView:
         breaker=server.breaker,  # type: ignore[arg-type]  # set by Pool.set_breaker
         takes_traffic=server.takes_traffic, in_flight=server.in_flight,
         requests_total=server.requests_total, failures_total=server.failures_total,
-        latency=latency_view(server), last_check=last)
+        latency=latency_view(list(server.latency_counts)), connect=latency_view(list(server.connect_counts)),
+        last_check=last)
 
 
 def pool_view(runtime: Runtime, pool: Pool) -> PoolView:

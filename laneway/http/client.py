@@ -52,7 +52,7 @@ from laneway.http.upstream import UpstreamConnection
 from laneway.policies import BY_CLIENT, BY_HEADER, Guard
 from laneway.routing import Split, parse_client_address
 from laneway.routing.answer import Answer
-from laneway.upstream.latency import LATENCY_BOUNDS
+from laneway.upstream.latency import LATENCY_BOUNDS, count_time
 
 if TYPE_CHECKING:
     from laneway.http.listener import HttpListener
@@ -612,6 +612,9 @@ class ClientConnection(asyncio.Protocol):
     async def connect(self, exchange: Exchange, server: Server) -> None:
         pool = exchange.pool
         assert pool is not None  # laneway's own answers (no pool) never go to a server
+        # By time.monotonic(): uvloop's clock counts whole milliseconds, and a connect on a
+        # local network takes less.
+        began = time.monotonic()
         timeout = min(pool.connect_timeout, exchange.deadline_at - self.loop.time())
         server.connecting += 1
         try:
@@ -639,6 +642,9 @@ class ClientConnection(asyncio.Protocol):
             return
         finally:
             server.connecting -= 1
+        took = time.monotonic() - began
+        count_time(server.connect_counts, took)
+        server.connect_sum += took
         if self.current is not exchange or self.closed:
             connection.close()
             return

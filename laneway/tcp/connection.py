@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from laneway.balancing import PickContext
@@ -35,6 +36,7 @@ from laneway.tcp.client_hello import NeedMore, read_server_name
 from laneway.tcp.pipe import PAUSE_HELD, PAUSE_SPLICED, PipeEnd
 from laneway.tcp.proxy_protocol import ProxyHeaderError, header_v1, header_v2, read_header
 from laneway.tcp.splice import SplicedPipe
+from laneway.upstream.latency import count_time
 
 if TYPE_CHECKING:
     from laneway.tcp.listener import TcpListener
@@ -239,6 +241,7 @@ class TcpConnection(PipeEnd):
                             f"no server of pool {pool.name!r} may take it")
                 return
             self.begin(pool, server)
+            began = time.monotonic()  # uvloop's clock counts whole milliseconds
             server.connecting += 1
             try:
                 async with asyncio.timeout(pool.connect_timeout):
@@ -252,6 +255,9 @@ class TcpConnection(PipeEnd):
                 self.settle(failed=False)
                 raise
             else:
+                took = time.monotonic() - began
+                count_time(server.connect_counts, took)
+                server.connect_sum += took
                 pool.report(server, True)
                 self.connected(upstream)
                 return

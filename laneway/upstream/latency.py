@@ -9,6 +9,7 @@ API estimates percentiles from them (``quantile``).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 
 # Upper bounds in seconds (Prometheus ``le``: a response of exactly 0.1s counts in the 0.1
@@ -18,6 +19,11 @@ LATENCY_BOUNDS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 
 def empty_counts() -> list[int]:
     return [0] * (len(LATENCY_BOUNDS) + 1)
+
+
+def count_time(counts: list[int], seconds: float) -> None:
+    """Add one time to ``counts`` (for the hot path's own requests this is written inline)."""
+    counts[bisect_left(LATENCY_BOUNDS, seconds)] += 1
 
 
 def quantile(counts: Sequence[int], q: float) -> float | None:

@@ -26,6 +26,8 @@ class Server:
     __slots__ = (
         "backup",
         "breaker",
+        "connect_counts",
+        "connect_sum",
         "connecting",
         "connections",
         "ejected",
@@ -72,6 +74,10 @@ class Server:
         # their sum in seconds: the proxy adds each request's, metrics read them.
         self.latency_counts = empty_counts()
         self.latency_sum = 0.0
+        # Times to open a connection to it (TCP, and TLS when the pool speaks it), the same way:
+        # the one latency a tcp listener can see.
+        self.connect_counts = empty_counts()
+        self.connect_sum = 0.0
         # Caps (config ``limits``); ``limit`` is the requests it admits at once now: the cap,
         # or the breaker's trial requests while half-open. Checked on every pick.
         self.max_requests = NO_LIMIT

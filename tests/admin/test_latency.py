@@ -44,3 +44,18 @@ def test_no_latency_before_the_first_response(admin: Callable[..., Admin]) -> No
     running = admin(1)
     latency = running.get("/api/servers").json()[0]["latency"]
     assert latency == {"count": 0, "p50": None, "p90": None, "p99": None}
+
+
+def test_connect_times_count_each_new_server_connection(admin: Callable[..., Admin]) -> None:
+    """Kept-alive requests reuse one connection: one connect time, however many requests."""
+    running = admin(1)
+    server = running.pool().servers[0].key
+    with running.running.client() as client:
+        for _ in range(4):
+            assert client.get("/").status_code == 200
+    labels = (("pool", "p"), ("server", server))
+    samples = scrape(running)
+    assert samples[("laneway_connect_duration_seconds_count", labels)] == 1
+    assert 0 < samples[("laneway_connect_duration_seconds_sum", labels)] < 1.0
+    connect = running.get(f"/api/pools/p/servers/{server}").json()["connect"]
+    assert connect["count"] == 1 and 0 < connect["p50"] <= 0.005

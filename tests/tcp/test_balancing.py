@@ -190,3 +190,22 @@ def test_a_reload_sends_new_connections_to_the_new_pool_and_keeps_open_ones(
             assert read_line(fresh) == b"second\n"
         kept.sendall(b"still here")
         assert read_exactly(kept, 10) == b"still here", "the open connection keeps its server"
+
+
+def test_each_connection_to_a_server_counts_its_connect_time(
+        tcp_backend: Backends, tcp_balancer: Balancers) -> None:
+    """The one latency a tcp listener sees, shown per server in the admin API and /metrics;
+    a refused attempt is a failure, not a connect time."""
+    backend = tcp_backend("b0", greeting=None)
+    refused = f"127.0.0.1:{closed_port()}"
+    running = tcp_balancer(tcp_config({"p": [refused, backend.address]},
+                                      pool={"algorithm": "round_robin", "retries": 1}))
+    for _ in range(3):
+        with running.connect() as sock:
+            sock.sendall(b"ping")
+            assert read_exactly(sock, 4) == b"ping"
+    by_key = {server.key: server for server in running.runtime.pools["p"].servers}
+    reached = by_key[backend.address]
+    assert sum(reached.connect_counts) == 3
+    assert 0 < reached.connect_sum < 3 * 1.0
+    assert sum(by_key[refused].connect_counts) == 0
