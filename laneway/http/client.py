@@ -676,7 +676,8 @@ class ClientConnection(asyncio.Protocol):
         assert server is not None
         self.loop.create_task(self.connect(exchange, server))
 
-    def retry_elsewhere(self, exchange: Exchange, detail: str, reason: int) -> bool:
+    def retry_elsewhere(self, exchange: Exchange, detail: str, reason: int,
+                        following: Server | None = None) -> bool:
         """Send the request to another server of the pool, if that is allowed and safe;
         True if it was.
 
@@ -685,8 +686,14 @@ class ClientConnection(asyncio.Protocol):
         client, and either no connection was made (``CONNECT_FAILURE``) or the method is
         idempotent (RFC 9110 9.2.2) and the whole request can be sent again (no body byte
         was sent, or the body was kept). A POST a server may have acted on is never sent twice.
+
+        ``following``: the server ``retry_target`` chose a moment ago, so that the pool's
+        algorithm is not asked twice for one retry (a round robin would skip a server).
         """
-        following = self.retry_target(exchange, reason)
+        if following is None:
+            following = self.retry_target(exchange, reason)
+        elif not self.may_retry(exchange, reason):
+            following = None
         if following is None:
             return False
         pool = exchange.pool
@@ -713,26 +720,34 @@ class ClientConnection(asyncio.Protocol):
 
     def retry_target(self, exchange: Exchange, reason: int) -> Server | None:
         """The server a retry of ``exchange`` for ``reason`` would go to, if one may happen."""
+        if not self.may_retry(exchange, reason):
+            return None
+        pool = exchange.pool
+        server = exchange.server
+        assert pool is not None and server is not None  # may_retry says so
+        context = exchange.context or self.pick_context
+        tried = [*exchange.tried, server]
+        following = pool.pick(PickContext(context.client_address, context.hash_key, tried))
+        return None if following is None or following in tried else following
+
+    def may_retry(self, exchange: Exchange, reason: int) -> bool:
+        """Whether a retry of ``exchange`` for ``reason`` is allowed and safe now (whichever
+        server it would go to)."""
         pool = exchange.pool
         assert pool is not None  # laneway's own answers (no pool) never go to a server
         policy = pool.retry
         server = exchange.server
         if (server is None or exchange.response_started or self.closed or self.current is not exchange
                 or len(exchange.tried) >= policy.retries):
-            return None
+            return False
         if reason == CONNECT_FAILURE:
             if not policy.on_connect_failure or exchange.body_sent:
-                return None
+                return False
         elif not exchange.idempotent or not exchange.replayable or not (
                 policy.on_reset if reason == RESET else policy.on_timeout if reason == TIMEOUT
                 else exchange.request_complete):
-            return None
-        if self.loop.time() >= exchange.deadline_at or not pool.retry_allowed():
-            return None
-        context = exchange.context or self.pick_context
-        tried = [*exchange.tried, server]
-        following = pool.pick(PickContext(context.client_address, context.hash_key, tried))
-        return None if following is None or following in tried else following
+            return False
+        return self.loop.time() < exchange.deadline_at and pool.retry_allowed()
 
     def exchange_done(self, exchange: Exchange) -> None:
         """The response has been written in full."""

@@ -77,6 +77,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.message_done = False
         self.head_only = False
         self.gzip: zlib._Compress | None = None  # compressing this response (laneway.http.compression)
+        self.retry_to: Server | None = None  # where a response with a retried status sends the request
 
     # ------------------------------------------------------------------ asyncio protocol
 
@@ -200,8 +201,10 @@ class UpstreamConnection(asyncio.Protocol):
             return
         pool = exchange.pool
         assert pool is not None  # an exchange on a server connection has a pool
-        if status in pool.retry.statuses and exchange.client.retry_target(exchange, STATUS):
-            raise RetryStatus  # stops the parser; data_received sends the request elsewhere
+        if status in pool.retry.statuses:
+            self.retry_to = exchange.client.retry_target(exchange, STATUS)
+            if self.retry_to is not None:
+                raise RetryStatus  # stops the parser; data_received sends the request elsewhere
         self.in_head = False
         self.raw_head = b""
         self.head_pending = True
@@ -364,7 +367,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.close()
         exchange.status = self.status
         detail = f"server {self.server.key} answered {self.status}"
-        if not exchange.client.retry_elsewhere(exchange, detail, STATUS):
+        following, self.retry_to = self.retry_to, None
+        if not exchange.client.retry_elsewhere(exchange, detail, STATUS, following):
             # Still checked at the head; only a change in between (e.g. the client left) lands here.
             exchange.client.upstream_failed(exchange, 502, detail)
 

@@ -97,6 +97,18 @@ def test_retry_on_a_status_sends_an_idempotent_request_elsewhere(balancer: Calla
     assert sorted(posts) == [200, 200, 503, 503], "a POST the server answered is not sent again"
 
 
+def test_a_status_retry_asks_the_algorithm_once(balancer: Callable[..., Balancer]) -> None:
+    """Round robin over three servers, one answering 503: the other two share its retries
+    evenly. Asking the algorithm twice per retry would skip a server every time."""
+    running = balancer(3, pool={"algorithm": "round_robin", "retry_on": [503]})
+    unavailable, second, third = running.backends
+    unavailable.override = "/status?code=503"
+    with running.client() as client:
+        answered = [client.get(f"/n{n}").headers["x-backend"] for n in range(30)]
+    assert len(unavailable.requests) == 15  # every other first try: A, C, A, C... (B takes retries)
+    assert answered.count(second.name) == answered.count(third.name) == 15
+
+
 def test_statuses_are_passed_on_unless_listed(balancer: Callable[..., Balancer]) -> None:
     running = balancer(2, pool={"algorithm": "round_robin"})
     unavailable, _ = running.backends
