@@ -39,6 +39,14 @@ MAX_RESPONSE_HEAD = 64 * 1024
 NO_BODY, AS_IS, RECHUNK, UNTIL_CLOSE = 0, 1, 2, 3
 
 
+class NoCallbacks:
+    """What a parser of a closed connection calls: nothing (it is never fed)."""
+
+
+# Put in place of a closed connection's parser, to break the cycle through its callbacks.
+CLOSED_RESPONSE_PARSER = httptools.HttpResponseParser(NoCallbacks())
+
+
 class RetryStatus(Exception):
     """Raised in a parser callback to stop parsing a response that will be retried."""
 
@@ -88,6 +96,15 @@ class UpstreamConnection(asyncio.Protocol):
         self.sweeper.watched.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self.ended()
+        finally:
+            # The parser holds this connection's bound callbacks: a reference cycle only the
+            # garbage collector would free (see ClientConnection.connection_lost).
+            self.parser = CLOSED_RESPONSE_PARSER
+
+    def ended(self) -> None:
+        """The connection closed: finish or fail the exchange it carried."""
         self.open = False
         self.sweeper.watched.discard(self)
         if self.tunnel is not None:

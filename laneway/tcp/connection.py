@@ -155,6 +155,12 @@ class TcpConnection(PipeEnd):
     def connection_lost(self, exc: Exception | None) -> None:
         self.read_done = True
         self.close()
+        # The client's end is the last to go (close() closed the server's): let go of the
+        # server's end and the splice, which point back here, so that reference counting
+        # frees the pipe without waiting for a garbage collection.
+        self.upstream = None
+        self.peer = None
+        self.spliced = None
 
     # ------------------------------------------------------------------ before the server
 

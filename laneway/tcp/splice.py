@@ -22,7 +22,9 @@ import asyncio
 import contextlib
 import os
 import socket
+import weakref
 from collections.abc import Callable
+from typing import cast
 
 AVAILABLE = hasattr(os, "splice")
 CHUNK = 1 << 20  # asked for per call; the pipe's size bounds what moves
@@ -53,7 +55,9 @@ class Direction:
     )
 
     def __init__(self, pipe: SplicedPipe, source: socket.socket, target: socket.socket) -> None:
-        self.pipe = pipe
+        # Weak: the pipe holds its directions, and a cycle would be freed only by a garbage
+        # collection pass instead of when the connection lets go of the pipe.
+        self.pipe = cast(SplicedPipe, weakref.proxy(pipe))
         self.loop = pipe.loop
         self.source = source.fileno()
         self.target = target

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from laneway.tcp.connection import ServerEnd, TcpConnection
 from tests.support.balancer import wait_for
+from tests.support.cycles import in_cycles
 from tests.tcp.support import TcpBackend, TcpBalancer, closed_by_peer, read_exactly, tcp_config
 
 Backends = Callable[..., TcpBackend]
@@ -91,3 +93,18 @@ def _refused(address: tuple[str, int]) -> bool:
     except ConnectionRefusedError:
         return True
     return False
+
+
+def test_closed_connections_leave_no_reference_cycles(tcp_backend: Backends,
+                                                      each_way_balancer: Balancers) -> None:
+    """Each end of a pipe knows the other; once both are closed nothing may hold them in a
+    cycle, or only a garbage collection pass would free them."""
+    backend = tcp_backend("b0", greeting=None)
+    running = each_way_balancer(tcp_config({"p": [backend.address]}))
+    in_cycles(TcpConnection, ServerEnd)
+    for _ in range(10):
+        with running.connect() as sock:
+            sock.sendall(b"ping")
+            assert read_exactly(sock, 4) == b"ping"
+    wait_for(lambda: not running.listener.connections, message="every connection closed")
+    assert in_cycles(TcpConnection, ServerEnd) == []

@@ -13,8 +13,10 @@ import pytest
 from cryptography import x509
 
 from laneway.config.schema import ListenerTls
+from laneway.http.client import ClientConnection
 from laneway.runtime.tls import listener_context
-from tests.support.balancer import Balancer
+from tests.support.balancer import Balancer, wait_for
+from tests.support.cycles import in_cycles
 from tests.tls.support import Pki, get_over, peer_names, tls_connect
 
 
@@ -173,3 +175,15 @@ def test_a_sticky_split_cookie_set_over_tls_is_secure(balancer: Callable[..., Ba
         cookie = client.get(f"{https_url(running)}/").headers["set-cookie"]
     assert cookie.startswith("lw_arm=")
     assert "; Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_closed_tls_connections_leave_no_reference_cycles(
+        balancer: Callable[..., Balancer], pki: Pki) -> None:
+    """As on plain listeners (tests/http/test_no_cycles.py): reference counting frees them."""
+    running = tls_balancer(balancer, pki)
+    in_cycles(ClientConnection)
+    for _ in range(10):
+        with httpx.Client(verify=pki.client_context(), trust_env=False, timeout=10.0) as client:
+            assert client.get(f"{https_url(running)}/", headers={"Connection": "close"}).status_code == 200
+    wait_for(lambda: not running.runtime.listeners[0].connections, message="every connection closed")
+    assert in_cycles(ClientConnection) == []
