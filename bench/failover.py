@@ -179,6 +179,18 @@ def out_at(log_text: str, port: int, after_wall: float) -> float | None:
     return None
 
 
+def stop_all(laneway: subprocess.Popen[bytes], backends: list[subprocess.Popen[bytes]]) -> None:
+    """laneway stopped as an operator would (SIGTERM, then SIGKILL after 15 s), and the backends."""
+    laneway.send_signal(signal.SIGTERM)
+    try:
+        laneway.wait(15)
+    except subprocess.TimeoutExpired:
+        laneway.kill()
+    for process in backends:
+        process.kill()
+        process.wait()
+
+
 def laneway_command() -> list[str]:
     found = shutil.which("laneway")
     return [found] if found else [sys.executable, "-m", "laneway"]
@@ -221,14 +233,7 @@ def run_once(args: argparse.Namespace, retries: int, workdir: str) -> Outcome:
 
         asyncio.run(drive())
     finally:
-        laneway.send_signal(signal.SIGTERM)
-        try:
-            laneway.wait(15)
-        except subprocess.TimeoutExpired:
-            laneway.kill()
-        for process in backends:
-            process.kill()
-            process.wait()
+        stop_all(laneway, backends)
     with open(log_path) as file:
         out = out_at(file.read(), ports[victim], killed_wall)
     seen = tally.answers.get(ports[victim])

@@ -28,7 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from failover import free_port, laneway_command, start_backend, wait_listening  # beside this file
+from failover import free_port, laneway_command, start_backend, stop_all, wait_listening  # beside this file
 
 CONFIG = """\
 {workers}listeners:
@@ -136,14 +136,7 @@ def main() -> None:
 
             asyncio.run(drive())
         finally:
-            laneway.send_signal(signal.SIGTERM)
-            try:
-                laneway.wait(15)
-            except subprocess.TimeoutExpired:
-                laneway.kill()
-            for process in backends:
-                process.kill()
-                process.wait()
+            stop_all(laneway, backends)
         with open(log_path) as file:
             log_text = file.read()
     confirmed = len(re.findall(r"config reloaded", log_text))

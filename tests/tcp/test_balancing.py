@@ -24,12 +24,19 @@ Backends = Callable[..., TcpBackend]
 Balancers = Callable[[dict[str, Any]], TcpBalancer]
 
 
-def test_a_refused_server_is_skipped_before_any_byte_is_lost(
-        tcp_backend: Backends, tcp_balancer: Balancers, caplog: pytest.LogCaptureFixture) -> None:
+def behind_a_refused_server(tcp_backend: Backends,
+                            tcp_balancer: Balancers) -> tuple[TcpBackend, str, TcpBalancer]:
+    """Pool ``p``: a closed port first, then a backend; round robin, one retry."""
     backend = tcp_backend("b0", greeting=None)
     refused = f"127.0.0.1:{closed_port()}"
     running = tcp_balancer(tcp_config({"p": [refused, backend.address]},
                                       pool={"algorithm": "round_robin", "retries": 1}))
+    return backend, refused, running
+
+
+def test_a_refused_server_is_skipped_before_any_byte_is_lost(
+        tcp_backend: Backends, tcp_balancer: Balancers, caplog: pytest.LogCaptureFixture) -> None:
+    backend, refused, running = behind_a_refused_server(tcp_backend, tcp_balancer)
     for index in range(6):
         with running.connect() as sock:
             # Sent before laneway can have connected anywhere: held, then sent to b0 whole.
@@ -196,10 +203,7 @@ def test_each_connection_to_a_server_counts_its_connect_time(
         tcp_backend: Backends, tcp_balancer: Balancers) -> None:
     """The one latency a tcp listener sees, shown per server in the admin API and /metrics;
     a refused attempt is a failure, not a connect time."""
-    backend = tcp_backend("b0", greeting=None)
-    refused = f"127.0.0.1:{closed_port()}"
-    running = tcp_balancer(tcp_config({"p": [refused, backend.address]},
-                                      pool={"algorithm": "round_robin", "retries": 1}))
+    backend, refused, running = behind_a_refused_server(tcp_backend, tcp_balancer)
     for _ in range(3):
         with running.connect() as sock:
             sock.sendall(b"ping")
