@@ -242,6 +242,18 @@ def check_cookie_secrets(config: Config, environ: Mapping[str, str]) -> None:
                     raise ValueError(f"listeners[{index}].routes[{number}].{error}") from None
 
 
+def keep_stick_tables(old: Router, new: Router) -> None:
+    """A reload keeps what source persistence remembers: a route at the same place with the
+    same settings takes the old route's tables (they name servers by address, so they fit
+    the rebuilt pools; a server gone is simply not found)."""
+    for before, after in zip(old.rules, new.rules, strict=False):
+        kept = before.target.persistence if isinstance(before.target, Guard) else None
+        fresh = after.target.persistence if isinstance(after.target, Guard) else None
+        if (isinstance(kept, SourcePersistence) and isinstance(fresh, SourcePersistence)
+                and (kept.expire, kept.max_entries) == (fresh.expire, fresh.max_entries)):
+            fresh.tables = kept.tables
+
+
 def build_rule(match: Match, target: Target) -> RouteRule:
     host = match.host.encode() if match.host is not None else None
     wildcard = host is not None and host.startswith(b"*.")
@@ -417,8 +429,12 @@ class Runtime:
         return listener
 
     def _router(self, config: Listener, pools: dict[str, Pool]) -> Router:
-        return build_router(config, pools, secret=self.split_secret, geoip=self.geoip,
-                            clock=asyncio.get_running_loop().time)
+        router = build_router(config, pools, secret=self.split_secret, geoip=self.geoip,
+                              clock=asyncio.get_running_loop().time)
+        current = next((item for item in self.listeners if item.name == config.name), None)
+        if isinstance(current, HttpListener):
+            keep_stick_tables(current.router, router)
+        return router
 
     def _watch_pool(self, pool: Pool, config: PoolConfig) -> None:
         """Start the pool's health checks, passive checks and circuit breakers."""

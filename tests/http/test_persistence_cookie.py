@@ -8,16 +8,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from laneway.config import parse_config
 from laneway.http import HttpListener
 from laneway.policies import CookiePersistence, Guard
+from laneway.runtime.server import Runtime
 from laneway.upstream import Pool, Server
 from tests.routing.support import request
-from tests.support.balancer import Balancer, wait_for
+from tests.support.balancer import Balancer, make_config, wait_for
+from tests.support.loop_thread import LoopThread
+from tests.tls.support import Pki
 
 COOKIE = "laneway_server"
 ROUTE = {"pool": "p", "persistence": {"cookie": True}}
@@ -245,3 +250,51 @@ def test_routes_without_persistence_set_no_cookie_and_carry_no_policy(
     assert isinstance(route_target(running, "/other"), Pool), "no Guard: nothing more per request"
     guard = route_target(running, "/shop/cart")
     assert isinstance(guard, Guard) and isinstance(guard.persistence, CookiePersistence)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return Pki(tmp_path)
+
+
+def test_over_tls_the_cookie_is_secure(balancer: Callable[..., Balancer], pki: Pki) -> None:
+    tls = {"certificates": [pki.pair("localhost", "127.0.0.1")]}
+    running = balancer(2, routes=[ROUTE], listener={"tls": tls})
+    url = f"https://127.0.0.1:{running.address[1]}/"
+    with httpx.Client(verify=pki.client_context(), trust_env=False, timeout=10.0) as client:
+        first = client.get(url)
+        assert first.headers["set-cookie"].endswith("; HttpOnly; SameSite=Lax; Secure")
+        again = client.get(url)  # httpx sends a Secure cookie back over HTTPS
+    assert again.headers["x-backend"] == first.headers["x-backend"] and "set-cookie" not in again.headers
+
+
+def test_cookies_stay_valid_across_a_reload(balancer: Callable[..., Balancer]) -> None:
+    running = persisted(balancer)
+    given = {}
+    for _ in range(3):
+        response = fresh(running)
+        given[response.headers["x-backend"]] = pin(response)
+    addresses = [f"{b.address[0]}:{b.address[1]}" for b in running.backends]
+    config = make_config(list(reversed(addresses)), routes=[ROUTE], pool={"algorithm": "least_connections"})
+    running.loop.run(running.runtime.reload(parse_config(config)))
+    for home, cookie in given.items():
+        again = fresh(running, cookie)
+        assert again.headers["x-backend"] == home and "set-cookie" not in again.headers
+
+
+def test_a_secret_env_that_is_not_set_stops_laneway_before_it_listens(
+        loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LW_TEST_COOKIE_SECRET", raising=False)
+    config = parse_config(make_config(["127.0.0.1:9"], routes=[
+        {"pool": "p", "persistence": {"cookie": {"secret_env": "LW_TEST_COOKIE_SECRET"}}}]))
+    runtime = Runtime(config)
+    with pytest.raises(ValueError, match=r"listeners\[0\]\.routes\[0\]\.persistence\.cookie\.secret_env: "
+                                         "the environment variable LW_TEST_COOKIE_SECRET is not set"):
+        loop_thread.run(runtime.start())
+    assert runtime.listeners == [] and runtime.listener_addresses == {}
+    monkeypatch.setenv("LW_TEST_COOKIE_SECRET", "set-now-0123456789")
+    loop_thread.run(runtime.start())
+    try:
+        assert runtime.listener_addresses
+    finally:
+        loop_thread.run(runtime.shutdown(grace=1.0))

@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 
+from laneway.config import parse_config
 from laneway.http import HttpListener
 from laneway.policies import Guard, SourcePersistence
-from tests.support.balancer import Balancer
+from tests.support.balancer import Balancer, make_config
 from tests.support.fake_time import FakeTime
 
 
@@ -117,3 +118,19 @@ def test_a_server_that_cannot_take_traffic_gives_its_addresses_up(balancer: Call
     running.call(pool.set_state, server, "ready")
     running.call(pool.set_up, server, True)
     assert served_by(running, "127.0.0.2", 3) == [moved] * 3, "the new server is remembered"
+
+
+def test_a_reload_keeps_what_the_table_remembers(balancer: Callable[..., Balancer]) -> None:
+    running, persistence = sticky(balancer, 3)
+    homes = {address: served_by(running, address)[0] for address in ("127.0.0.2", "127.0.0.3", "127.0.0.4")}
+    addresses = [f"{b.address[0]}:{b.address[1]}" for b in running.backends]
+    route = {"pool": "p", "persistence": {"source": True}}
+    config = make_config(addresses, routes=[route], pool={"algorithm": "round_robin", "retries": 1})
+    running.loop.run(running.runtime.reload(parse_config(config)))
+    listener = running.runtime.listeners[0]
+    assert isinstance(listener, HttpListener)
+    guard = listener.router.catch_all
+    assert isinstance(guard, Guard) and guard.persistence is not persistence, "a new router"
+    for address, home in reversed(homes.items()):  # not the order round robin would place them in
+        assert served_by(running, address, 3) == [home] * 3
+    assert running.call(lambda: guard.persistence.entries) == 3  # type: ignore[union-attr]
