@@ -912,6 +912,9 @@ class Route(Strict):
                              "respond: {status: 200, body: healthy}) or redirect (e.g. redirect: "
                              "{location: 'https://$host$request_uri', status: 301})"
                              + (f"; this route gives {' and '.join(actions)}" if actions else ""))
+        if (self.respond is not None or self.redirect is not None) and self.persistence is not None:
+            raise ValueError(f"a route that laneway answers itself ({actions[0]}) sends no request to a "
+                             "server, so it takes no persistence; remove it")
         if (self.respond is not None or self.redirect is not None) and self.has_policies:
             raise ValueError(f"a route that laneway answers itself ({actions[0]}) takes no rate_limit, "
                              "max_body_size or compression; remove them")

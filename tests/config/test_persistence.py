@@ -97,6 +97,12 @@ def test_the_persistence_and_split_cookies_need_different_names() -> None:
         "names the arm and the other the server; give them different names"]
 
 
+def test_a_route_laneway_answers_itself_takes_no_persistence() -> None:
+    assert problems({"respond": {"status": 200, "body": "ok"}, "persistence": {"cookie": True}}) == [
+        "site.yaml: listeners[0].routes[0]: a route that laneway answers itself (respond) sends no request "
+        "to a server, so it takes no persistence; remove it"]
+
+
 def test_a_tcp_listener_takes_no_persistence() -> None:
     assert problems({"match": {"sni": "a.example"}, "pool": "api", "persistence": {"source": True}},
                     protocol="tcp") == [
