@@ -158,3 +158,24 @@ def test_secure_follows_the_listener_unless_set(secure: bool | None, tls: bool, 
     policy = build_persistence(config, secure=tls, secret=SECRET, clock=lambda: 0.0, environ={})
     assert isinstance(policy, CookiePersistence)
     assert policy.attributes.endswith(b"; Secure") == expected
+
+
+def test_a_client_pinned_to_a_backup_goes_back_to_a_primary_when_one_returns() -> None:
+    config = parse_config({"listeners": [{"name": "web", "bind": "127.0.0.1:0", "routes": [{"pool": "web"}]}],
+                           "pools": {"web": {"servers": [{"address": "10.0.0.1:80"},
+                                                         {"address": "10.0.0.2:80", "backup": True}]}}})
+    pool = build_pool("web", config.pools["web"])
+    primary, backup = pool.servers
+    policy = CookiePersistence(b"srv", SECRET)
+    pool.set_up(primary, False)
+    first = policy.stick(FakeClient(), b"")
+    assert first.pick(pool, NO_CONTEXT, 0.0, None) is backup
+    cookie = set_cookie_of(first).split(b"=", 1)[1].split(b";", 1)[0]
+
+    def with_cookie() -> Server | None:
+        stick = policy.stick(FakeClient([b"Cookie: srv=%s\r\n" % cookie]), b"")
+        return stick.pick(pool, NO_CONTEXT, 0.0, None)
+
+    assert with_cookie() is backup, "kept on the backup while the pool runs on backups"
+    pool.set_up(primary, True)
+    assert with_cookie() is primary, "backups serve only while no primary can"
