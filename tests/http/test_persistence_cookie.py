@@ -298,3 +298,16 @@ def test_a_secret_env_that_is_not_set_stops_laneway_before_it_listens(
         assert runtime.listener_addresses
     finally:
         loop_thread.run(runtime.shutdown(grace=1.0))
+
+
+def test_a_reload_naming_an_unset_secret_env_changes_nothing(balancer: Callable[..., Balancer],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LW_TEST_COOKIE_SECRET", raising=False)
+    running = persisted(balancer)
+    cookie = pin(fresh(running))
+    addresses = [f"{b.address[0]}:{b.address[1]}" for b in running.backends]
+    config = make_config(addresses, routes=[{"pool": "p", "persistence": {"cookie": {
+        "secret_env": "LW_TEST_COOKIE_SECRET"}}}])
+    with pytest.raises(ValueError, match="LW_TEST_COOKIE_SECRET is not set"):
+        running.loop.run(running.runtime.reload(parse_config(config)))
+    assert "set-cookie" not in fresh(running, cookie).headers, "the running config is untouched"
