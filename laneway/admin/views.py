@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from laneway.http import HttpListener
+from laneway.policies import CookiePersistence, Guard, SourcePersistence
 from laneway.runtime.server import Runtime
 from laneway.upstream import Pool, Server, quantile
 
@@ -70,6 +72,14 @@ class SplitArmView(BaseModel):
     weight: int
 
 
+class PersistenceView(BaseModel):
+    kind: Literal["cookie", "source"] = Field(description="cookie insertion, or a stick table by client "
+                                                          "address")
+    cookie: str | None = Field(description="cookie: the cookie's name (its secret is never shown)")
+    entries: int | None = Field(description="source: client addresses remembered now, over the "
+                                            "route's pools")
+
+
 class RouteView(BaseModel):
     listener: str
     index: int = Field(description="position in the listener's routes; the first match wins")
@@ -77,6 +87,7 @@ class RouteView(BaseModel):
     pool: str | None = Field(description="the pool it sends to, or null for a split")
     split: list[SplitArmView] | None = Field(description="the pools of a weighted split")
     sticky_cookie: str | None = Field(description="the cookie that keeps a client on its split arm")
+    persistence: PersistenceView | None = Field(description="keeps each client on one server")
 
 
 class ListenerView(BaseModel):
@@ -126,6 +137,21 @@ def pool_view(runtime: Runtime, pool: Pool) -> PoolView:
         error_responses={str(status): count for status, count in sorted(pool.errors_total.items())})
 
 
+def persistence_view(runtime: Runtime, listener_name: str, index: int) -> PersistenceView | None:
+    """The route's live persistence, found in the listener's router (one rule per route, in
+    order)."""
+    listener = next((item for item in runtime.listeners if item.name == listener_name), None)
+    if not isinstance(listener, HttpListener) or index >= len(listener.router.rules):
+        return None
+    guard = listener.router.rules[index].target
+    policy = guard.persistence if isinstance(guard, Guard) else None
+    if isinstance(policy, CookiePersistence):
+        return PersistenceView(kind="cookie", cookie=policy.name.decode(), entries=None)
+    if isinstance(policy, SourcePersistence):
+        return PersistenceView(kind="source", cookie=None, entries=policy.entries)
+    return None
+
+
 def route_views(runtime: Runtime) -> list[RouteView]:
     views = []
     for listener in runtime.config.listeners:
@@ -136,7 +162,9 @@ def route_views(runtime: Runtime) -> list[RouteView]:
                 listener=listener.name, index=index,
                 match=route.match.model_dump(mode="json", exclude_none=True), pool=route.pool, split=split,
                 # The cookie's name only: a sticky secret is never shown.
-                sticky_cookie=route.sticky.cookie if route.sticky is not None else None))
+                sticky_cookie=route.sticky.cookie if route.sticky is not None else None,
+                persistence=(persistence_view(runtime, listener.name, index)
+                             if route.persistence is not None else None)))
     return views
 
 

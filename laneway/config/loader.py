@@ -115,7 +115,12 @@ _BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
 # Field patterns, said in words.
 _PATTERNS = {r"^[A-Za-z0-9_.-]+$": "only letters, digits, '_', '.' and '-'",
              r"^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable's name: letters, digits and '_', "
-                                         "not starting with a digit"}
+                                         "not starting with a digit",
+             r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$": "only letters, digits and !#$%&'*+-.^_`|~ (a header or "
+                                              "cookie name: no spaces, no ; or =)",
+             r"^/[\x21-\x3a\x3c-\x7e]*$": "only a path that starts with /, without spaces or ;, e.g. /shop/",
+             r"^\.?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$": "only a domain name such as example.com "
+                                                             "(letters, digits, '.' and '-')"}
 
 
 def _message(item: Any, loc: tuple[int | str, ...], document: dict[str, Any]) -> str:

@@ -710,6 +710,60 @@ class Sticky(Strict):
     max_age: Duration | None = Field(default=None, gt=0)
 
 
+def _switch(value: object) -> object:
+    """``true`` is ``{}`` (every default), ``false`` is ``None`` (off)."""
+    return {} if value is True else None if value is False else value
+
+
+class PersistenceCookie(Strict):
+    """Cookie insertion (HAProxy's ``cookie NAME insert indirect nocache``): laneway sets a
+    cookie naming the server, opaque and signed, and sends the client back to that server
+    while it may take traffic (docs/persistence.md)."""
+
+    name: str = Field(default="laneway_server", min_length=1, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    # Signs the cookie. Give every instance (and every worker) the same one so that any of
+    # them honours it; without one each process makes its own at start and clients are
+    # placed afresh after a restart. secret_env names an environment variable holding it.
+    secret: str | None = Field(default=None, min_length=16)
+    secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # The cookie's lifetime; without it, a session cookie (kept until the browser closes).
+    max_age: Duration | None = Field(default=None, gt=0)
+    path: str = Field(default="/", pattern=r"^/[\x21-\x3a\x3c-\x7e]*$")
+    domain: str | None = Field(default=None, pattern=r"^\.?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+    # Sent only over HTTPS. Without a value: when the listener has tls.
+    secure: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> PersistenceCookie:
+        if self.secret is not None and self.secret_env is not None:
+            raise ValueError("give secret or secret_env, not both")
+        return self
+
+
+class PersistenceSource(Strict):
+    """A stick table by client address (HAProxy's ``stick-table type ip size 1m expire 30m``
+    with ``stick on src``)."""
+
+    # An address not seen for this long is forgotten.
+    expire: Duration = Field(default=1800.0, gt=0, description="an address not seen this long is forgotten")
+    max_entries: int = Field(default=100_000, ge=1, le=10_000_000,
+                             description="addresses remembered at once; the least recently seen go first")
+
+
+class Persistence(Strict):
+    """Session persistence: a client's requests keep going to one server (docs/persistence.md)."""
+
+    cookie: Annotated[PersistenceCookie | None, BeforeValidator(_switch)] = None
+    source: Annotated[PersistenceSource | None, BeforeValidator(_switch)] = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Persistence:
+        if (self.cookie is None) == (self.source is None):
+            raise ValueError("give exactly one of cookie (e.g. cookie: {name: laneway_server}) or "
+                             "source (e.g. source: {expire: 30m})")
+        return self
+
+
 def parse_rate(value: object) -> float:
     """Requests per second from ``10`` or NGINX's ``10r/s`` / ``600r/m``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -836,6 +890,7 @@ class Route(Strict):
     compression: CompressionSettings | None = None
     respond: Respond | None = None
     redirect: RedirectAction | None = None
+    persistence: Persistence | None = None
 
     @field_validator("compression", mode="before")
     @classmethod
@@ -844,7 +899,8 @@ class Route(Strict):
 
     @property
     def has_policies(self) -> bool:
-        return self.rate_limit is not None or self.max_body_size is not None or self.compression is not None
+        return (self.rate_limit is not None or self.max_body_size is not None or self.compression is not None
+                or self.persistence is not None)
 
     @model_validator(mode="after")
     def _action(self) -> Route:
@@ -856,6 +912,9 @@ class Route(Strict):
                              "respond: {status: 200, body: healthy}) or redirect (e.g. redirect: "
                              "{location: 'https://$host$request_uri', status: 301})"
                              + (f"; this route gives {' and '.join(actions)}" if actions else ""))
+        if (self.respond is not None or self.redirect is not None) and self.persistence is not None:
+            raise ValueError(f"a route that laneway answers itself ({actions[0]}) sends no request to a "
+                             "server, so it takes no persistence; remove it")
         if (self.respond is not None or self.redirect is not None) and self.has_policies:
             raise ValueError(f"a route that laneway answers itself ({actions[0]}) takes no rate_limit, "
                              "max_body_size or compression; remove them")
@@ -869,6 +928,10 @@ class Route(Strict):
         if self.sticky is not None and self.split is None:
             raise ValueError("sticky applies to a split (it remembers the arm); a route to one pool "
                              "needs no stickiness")
+        cookie = self.persistence.cookie if self.persistence is not None else None
+        if cookie is not None and self.sticky is not None and cookie.name == self.sticky.cookie:
+            raise ValueError(f"persistence.cookie.name and sticky.cookie are both {cookie.name!r}, but "
+                             "one names the arm and the other the server; give them different names")
         return self
 
 
@@ -981,7 +1044,7 @@ class Listener(Bound):
         for index, route in enumerate(self.routes):
             wrong += [f"routes[{index}].match.{name}" for name in sorted(route.match.model_fields_set)
                       if name != "sni"]
-            wrong += [f"routes[{index}].{name}" for name in ("split", "sticky")
+            wrong += [f"routes[{index}].{name}" for name in ("split", "sticky", "persistence")
                       if name in route.model_fields_set]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} applies only to protocol http; a tcp listener reads "

@@ -376,6 +376,10 @@ class ClientConnection(asyncio.Protocol):
             self.answer_here(None, method, http11, keep_alive and not upgrade, has_body, status=429,
                              retry_after=refused.retry_after)
             return
+        stick = None
+        if guard is not None and guard.persistence is not None:
+            # Before the head for the server is built: the persistence cookie is taken out.
+            stick = guard.persistence.stick(self, response_extra)
 
         request_id = None
         extra = b""
@@ -410,6 +414,7 @@ class ClientConnection(asyncio.Protocol):
                 exchange.body_room = guard.max_body_size
             if delay > 0:
                 exchange.not_before = self.loop.time() + delay
+            exchange.stick = stick
         if pool.hash_source is not None:
             exchange.context = PickContext(self.pick_context.client_address, self.hash_key)
         self.enqueue(exchange, has_body)
@@ -589,7 +594,11 @@ class ClientConnection(asyncio.Protocol):
         pool = exchange.pool
         assert pool is not None  # laneway's own answers (no pool) never go to a server
         now = self.loop.time()
-        if server is None:
+        stick = exchange.stick
+        if stick is not None:  # session persistence: the remembered server, or one to remember
+            server = stick.pick(pool, exchange.context or self.pick_context, now, server)
+            exchange.response_extra = stick.response_extra
+        elif server is None:
             server = pool.pick(exchange.context or self.pick_context, now)
         if server is None:
             detail = (f"every server of pool {pool.name!r} is at its limit" if pool.available

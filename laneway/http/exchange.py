@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from laneway.http.client import ClientConnection
     from laneway.http.upstream import UpstreamConnection
     from laneway.policies.compression import Compression
+    from laneway.policies.persistence import Stick
     from laneway.upstream import Pool, Server
 
 
@@ -61,6 +62,7 @@ class Exchange:
         "server",
         "started_at",
         "status",
+        "stick",
         "tried",
         "upgrade",
         "upstream",
@@ -94,6 +96,7 @@ class Exchange:
         self.body_room = -1
         self.not_before = 0.0
         self.compress: Compression | None = None  # the route's, when the client accepts gzip
+        self.stick: Stick | None = None  # the route's session persistence, when it has one
         self.head_sent = False
         self.body_sent = False  # a byte of the body reached a server: the request cannot be replayed
         # Response side.

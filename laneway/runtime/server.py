@@ -6,6 +6,7 @@ import asyncio
 import gc
 import ipaddress
 import logging
+import os
 import random
 import re
 import secrets
@@ -17,12 +18,23 @@ from typing import TYPE_CHECKING
 from laneway.balancing import create
 from laneway.config import Config
 from laneway.config.schema import HealthCheck, Listener, Match, RateKey, Route, ValueTest, split_location
+from laneway.config.schema import Persistence as PersistenceConfig
 from laneway.config.schema import Pool as PoolConfig
 from laneway.config.schema import Server as ServerConfig
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, HttpsRedirect, ListenerSettings
 from laneway.http import client as http_client
-from laneway.policies import BY_CLIENT, BY_HEADER, BY_ROUTE, Compression, Guard, RateLimiter
+from laneway.policies import (
+    BY_CLIENT,
+    BY_HEADER,
+    BY_ROUTE,
+    Compression,
+    CookiePersistence,
+    Guard,
+    Persistence,
+    RateLimiter,
+    SourcePersistence,
+)
 from laneway.routing import Answer, GeoIP, Router, RouteRule, Split, StickyCookie, ValueMatch
 from laneway.runtime.tls import listener_context, pool_context
 from laneway.tcp import SniRoute, TcpListener, TcpRoutes
@@ -120,8 +132,11 @@ def build_checker(pool: Pool, check: HealthCheck, rng: random.Random | None = No
 
 
 def build_router(listener: Listener, pools: dict[str, Pool], *, secret: bytes | None = None,
-                 geoip: GeoIP | None = None) -> Router:
-    """``secret`` signs sticky split cookies that configure none (one per instance by default)."""
+                 geoip: GeoIP | None = None, clock: Callable[[], float] = time.monotonic,
+                 environ: Mapping[str, str] | None = None) -> Router:
+    """``secret`` signs sticky split cookies and persistence cookies that configure none (one
+    per instance by default); ``clock`` (the event loop's time) ages stick tables;
+    ``environ`` holds the secrets routes name with ``secret_env`` (``os.environ`` by default)."""
     instance_secret = secret or secrets.token_bytes(32)
     rules = []
     for route in listener.routes:
@@ -144,7 +159,15 @@ def build_router(listener: Listener, pools: dict[str, Pool], *, secret: bytes | 
         else:
             assert route.pool is not None  # the schema asks for pool or split
             target = pools[route.pool]
-        rules.append(build_rule(route.match, guarded(route, target) if route.has_policies else target))
+        if route.has_policies:
+            guard = guarded(route, target)
+            if route.persistence is not None:
+                guard.persistence = build_persistence(route.persistence, secure=listener.tls is not None,
+                                                      secret=instance_secret, clock=clock,
+                                                      environ=os.environ if environ is None else environ)
+            rules.append(build_rule(route.match, guard))
+        else:
+            rules.append(build_rule(route.match, target))
     default = pools[listener.default_pool] if listener.default_pool is not None else None
     return Router(rules, default, geoip=geoip)
 
@@ -176,6 +199,59 @@ def guarded(route: Route, target: Pool | Split) -> Guard[Pool | Split]:
         else:
             guard.rate_key = BY_ROUTE if limit.key == "route" else BY_CLIENT
     return guard
+
+
+def build_persistence(config: PersistenceConfig, *, secure: bool, secret: bytes, clock: Callable[[], float],
+                      environ: Mapping[str, str]) -> Persistence:
+    """A route's session persistence. ``secret`` signs cookies when the config gives none;
+    ``secure``: the listener has tls."""
+    source = config.source
+    if source is not None:
+        return SourcePersistence(expire=source.expire, max_entries=source.max_entries, clock=clock)
+    cookie = config.cookie
+    assert cookie is not None  # the schema asks for cookie or source
+    if cookie.secret_env is not None:
+        secret = cookie_secret(cookie.secret_env, environ).encode()
+    elif cookie.secret is not None:
+        secret = cookie.secret.encode()
+    max_age = None if cookie.max_age is None else max(1, round(cookie.max_age))
+    return CookiePersistence(
+        cookie.name.encode(), secret, max_age=max_age, path=cookie.path.encode(),
+        domain=None if cookie.domain is None else cookie.domain.encode(),
+        secure=secure if cookie.secure is None else cookie.secure)
+
+
+def cookie_secret(name: str, environ: Mapping[str, str]) -> str:
+    secret = environ.get(name, "")
+    if len(secret) < 16:
+        raise ValueError(f"persistence.cookie.secret_env: the environment variable {name} is "
+                         f"{'not set or empty' if not secret else 'shorter than 16 characters'}; set it to "
+                         "the same secret of 16 characters or more on every instance before starting laneway")
+    return secret
+
+
+def check_cookie_secrets(config: Config, environ: Mapping[str, str]) -> None:
+    """Every ``secret_env`` a route names is set: checked before anything starts or changes."""
+    for index, listener in enumerate(config.listeners):
+        for number, route in enumerate(listener.routes):
+            cookie = route.persistence.cookie if route.persistence is not None else None
+            if cookie is not None and cookie.secret_env is not None:
+                try:
+                    cookie_secret(cookie.secret_env, environ)
+                except ValueError as error:
+                    raise ValueError(f"listeners[{index}].routes[{number}].{error}") from None
+
+
+def keep_stick_tables(old: Router, new: Router) -> None:
+    """A reload keeps what source persistence remembers: a route at the same place with the
+    same settings takes the old route's tables (they name servers by address, so they fit
+    the rebuilt pools; a server gone is simply not found)."""
+    for before, after in zip(old.rules, new.rules, strict=False):
+        kept = before.target.persistence if isinstance(before.target, Guard) else None
+        fresh = after.target.persistence if isinstance(after.target, Guard) else None
+        if (isinstance(kept, SourcePersistence) and isinstance(fresh, SourcePersistence)
+                and (kept.expire, kept.max_entries) == (fresh.expire, fresh.max_entries)):
+            fresh.tables = kept.tables
 
 
 def build_rule(match: Match, target: Target) -> RouteRule:
@@ -271,8 +347,8 @@ class Runtime:
         self.access_log: AccessLog | None = None
         self.draining: set[asyncio.Task[None]] = set()  # listeners a reload removed
         self.geoip: GeoIP | None = None
-        # Signs sticky split cookies that configure no secret; kept across reloads so that
-        # clients keep their arms.
+        # Signs sticky split cookies and persistence cookies that configure no secret; kept
+        # across reloads so that clients keep their arms and servers.
         self.split_secret = secrets.token_bytes(32)
         # Readiness (the admin API's /health/ready): ``accepting`` from the moment every
         # listener is bound until shutdown; ``stopping`` from the moment laneway is told to
@@ -281,6 +357,7 @@ class Runtime:
         self.stopping = False
 
     async def start(self) -> None:
+        check_cookie_secrets(self.config, os.environ)  # before anything starts
         loop = asyncio.get_running_loop()
         self.sweeper = DeadlineSweeper(loop)
         if self.config.access_log is not None:
@@ -352,7 +429,12 @@ class Runtime:
         return listener
 
     def _router(self, config: Listener, pools: dict[str, Pool]) -> Router:
-        return build_router(config, pools, secret=self.split_secret, geoip=self.geoip)
+        router = build_router(config, pools, secret=self.split_secret, geoip=self.geoip,
+                              clock=asyncio.get_running_loop().time)
+        current = next((item for item in self.listeners if item.name == config.name), None)
+        if isinstance(current, HttpListener):
+            keep_stick_tables(current.router, router)
+        return router
 
     def _watch_pool(self, pool: Pool, config: PoolConfig) -> None:
         """Start the pool's health checks, passive checks and circuit breakers."""
@@ -384,6 +466,7 @@ class Runtime:
         routes and settings in place, for their open connections too (a request under way
         finishes on the pool it started on); new listeners accept; removed ones drain.
         """
+        check_cookie_secrets(config, os.environ)  # before anything changes
         loop = asyncio.get_running_loop()
         old_config = self.config
         pools = {name: build_pool(name, pool_config, clock=loop.time, previous=self.pools.get(name),
