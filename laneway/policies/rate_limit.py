@@ -48,6 +48,11 @@ class RateLimiter:
         self.max_keys = max_keys
         self.arrivals: OrderedDict[Hashable, float] = OrderedDict()  # key: theoretical arrival time
 
+    def same_settings(self, other: RateLimiter) -> bool:
+        """Whether ``other`` limits exactly as this one does (so it may take over its counts)."""
+        return ((self.interval, self.burst, self.free, self.max_keys)
+                == (other.interval, other.burst, other.free, other.max_keys))
+
     def check(self, key: Hashable, now: float) -> Decision:
         arrivals = self.arrivals
         tat = arrivals.get(key)

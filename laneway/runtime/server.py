@@ -90,6 +90,13 @@ def build_pool(name: str, config: PoolConfig, rng: random.Random | None = None,
                 proxy_protocol=config.proxy_protocol, clock=clock,
                 tls=pool_context(config.tls) if config.tls is not None else None,
                 tls_server_name=config.tls.server_name if config.tls is not None else None)
+    if previous is not None:
+        # The budget's window and counter carry on: a fresh budget would take every request
+        # since the start for this window's first tries, and open wide for ten seconds.
+        budget = previous.retry_budget
+        budget.percent = pool.retry.budget_percent
+        budget.min_per_second = pool.retry.budget_min_per_second
+        pool.retry_budget = budget
     for server in pool.servers:
         pool.set_limits(server, max_requests=config.limits.max_requests,
                         max_connecting=config.limits.max_connecting)
@@ -242,16 +249,23 @@ def check_cookie_secrets(config: Config, environ: Mapping[str, str]) -> None:
                     raise ValueError(f"listeners[{index}].routes[{number}].{error}") from None
 
 
-def keep_stick_tables(old: Router, new: Router) -> None:
-    """A reload keeps what source persistence remembers: a route at the same place with the
-    same settings takes the old route's tables (they name servers by address, so they fit
-    the rebuilt pools; a server gone is simply not found)."""
+def keep_route_state(old: Router, new: Router) -> None:
+    """A reload keeps what routes remember, for a route at the same place with the same
+    settings: source persistence's tables (they name servers by address, so they fit the
+    rebuilt pools; a server gone is simply not found) and the rate limit's counts (else a
+    reload would hand every client a fresh burst)."""
     for before, after in zip(old.rules, new.rules, strict=False):
-        kept = before.target.persistence if isinstance(before.target, Guard) else None
-        fresh = after.target.persistence if isinstance(after.target, Guard) else None
+        if not isinstance(before.target, Guard) or not isinstance(after.target, Guard):
+            continue
+        kept, fresh = before.target.persistence, after.target.persistence
         if (isinstance(kept, SourcePersistence) and isinstance(fresh, SourcePersistence)
                 and (kept.expire, kept.max_entries) == (fresh.expire, fresh.max_entries)):
             fresh.tables = kept.tables
+        limiter, fresh_limiter = before.target.rate_limiter, after.target.rate_limiter
+        if (limiter is not None and fresh_limiter is not None and limiter.same_settings(fresh_limiter)
+                and (before.target.rate_key, before.target.rate_header)
+                == (after.target.rate_key, after.target.rate_header)):
+            after.target.rate_limiter = limiter
 
 
 def build_rule(match: Match, target: Target) -> RouteRule:
@@ -433,7 +447,7 @@ class Runtime:
                               clock=asyncio.get_running_loop().time)
         current = next((item for item in self.listeners if item.name == config.name), None)
         if isinstance(current, HttpListener):
-            keep_stick_tables(current.router, router)
+            keep_route_state(current.router, router)
         return router
 
     def _watch_pool(self, pool: Pool, config: PoolConfig) -> None:

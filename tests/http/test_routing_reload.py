@@ -61,3 +61,31 @@ def test_routes_on_address_and_country_added_by_a_reload_see_open_connections(
         assert client.get("/de/x").headers["x-backend"] == "backend1"
         assert client.get("/lo/x").headers["x-backend"] == "backend1"
         assert client.get("/x").headers["x-backend"] == "backend0"
+
+
+def test_a_reload_keeps_rate_limits_unless_they_change(balancer: Callable[..., Balancer]) -> None:
+    """Otherwise every reload would hand each client a fresh burst."""
+    limited = {"match": {"path_prefix": "/api/"}, "pool": "web",
+               "rate_limit": {"rate": "1r/m", "nodelay": True}}
+    running = balancer(2, pools_of_backends={"p": [0], "web": [0], "web-v2": [1]}, routes=[limited])
+    assert [running.get("/api/x").status_code for _ in range(2)] == [200, 429]
+    reload(running, document(running, [limited, {"pool": "web-v2"}]))
+    assert running.get("/api/x").status_code == 429, "the same limit goes on counting"
+    reload(running, document(running, [{**limited, "rate_limit": {"rate": "2r/m", "nodelay": True}}]))
+    assert running.get("/api/x").status_code == 200, "a changed limit starts afresh"
+
+
+def test_a_reload_keeps_the_retry_budget(balancer: Callable[..., Balancer]) -> None:
+    """A fresh budget would count every request since the start as this window's, and let
+    retries through unchecked for its first ten seconds."""
+    running = balancer(2, pools_of_backends={"p": [0], "web": [0], "web-v2": [1]}, routes=[{"pool": "web"}])
+    budget = running.runtime.pools["web"].retry_budget
+    running.call(budget.spend)
+    reload(running, document(running, [{"pool": "web"}]))
+    kept = running.runtime.pools["web"].retry_budget
+    assert kept is budget and kept.retries_total == 1
+    changed = document(running, [{"pool": "web"}])
+    changed["pools"]["web"]["retry_budget"] = {"percent": 5}
+    reload(running, changed)
+    assert running.runtime.pools["web"].retry_budget.percent == 5
+    assert running.runtime.pools["web"].retry_budget.retries_total == 1
