@@ -27,6 +27,12 @@ HOT_PATH = [
     "laneway/http/exchange.py",
     "laneway/http/response_head.py",
     "laneway/http/messages.py",
+    "laneway/upstream/server.py",
+    "laneway/upstream/pool.py",
+    "laneway/upstream/connections.py",
+    "laneway/upstream/latency.py",
+    "laneway/upstream/retry_budget.py",
+    "laneway/upstream/retry_policy.py",
 ]
 
 BUILDING = {"bdist_wheel", "build", "build_ext", "install"}
