@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from laneway.balancing import NO_CONTEXT, PickContext
+from laneway.http.caching import X_CACHE_BYPASS, X_CACHE_MISS, FillWaiter, cache_fill, cached_response
 from laneway.http.client_certificate import client_certificate_headers
 from laneway.http.compression import accepts_gzip
 from laneway.http.errors import HttpError
@@ -412,6 +413,13 @@ class ClientConnection(asyncio.Protocol):
                     exchange.compress = guard.compression
             if chunked and guard.max_body_size is not None:
                 exchange.body_room = guard.max_body_size
+            if guard.cache is not None and not has_body and not upgrade and (
+                    method == b"GET" or method == b"HEAD"):
+                fill = cache_fill(guard.cache, self.host or b"", self.url, self.headers,
+                                  is_head=method == b"HEAD")
+                if fill is None:
+                    exchange.response_extra += X_CACHE_BYPASS  # the client said no-store
+                exchange.fill = fill
             if delay > 0:
                 exchange.not_before = self.loop.time() + delay
             exchange.stick = stick
@@ -577,6 +585,12 @@ class ClientConnection(asyncio.Protocol):
             # long run of pipelined requests (which must not recurse).
             self.loop.call_soon(self.answer_due, exchange)
             return
+        if exchange.fill is not None and self.from_cache(exchange):
+            return
+        self.proceed(exchange)
+
+    def proceed(self, exchange: Exchange) -> None:
+        """Send the current exchange to a server now, or when a rate limit lets it go on."""
         wait = exchange.not_before - self.loop.time() if exchange.not_before else 0.0
         if wait <= 0:
             self.start(exchange)
@@ -618,6 +632,54 @@ class ClientConnection(asyncio.Protocol):
                 self.flush()
         else:
             self.loop.create_task(self.connect(exchange, server))
+
+    def from_cache(self, exchange: Exchange) -> bool:
+        """A cached route's GET or HEAD: True if it is answered from the store or waits for
+        the same request on its way to a server; False: it goes to a server itself (and its
+        response may fill the store). Sets ``X-Cache`` and counts the outcome."""
+        fill = exchange.fill
+        assert fill is not None
+        store = fill.store
+        if not fill.lookup:
+            store.bypasses += 1  # the client said no-cache: a fresh answer, which refreshes the store
+            exchange.response_extra += X_CACHE_BYPASS
+            return False
+        if self.answer_from_store(exchange):
+            return True
+        if fill.lock_timeout > 0:
+            first = store.claim(fill)
+            if first is not None:
+                FillWaiter(self, exchange, first, fill.lock_timeout)
+                return True
+        store.misses += 1
+        exchange.response_extra += X_CACHE_MISS
+        return False
+
+    def answer_from_store(self, exchange: Exchange) -> bool:
+        """Answer the exchange from a fresh stored response, if there is one."""
+        fill = exchange.fill
+        assert fill is not None
+        now = self.loop.time()
+        entry = fill.store.lookup(fill.key, fill.request_headers, now)
+        if entry is None:
+            return False
+        fill.store.hits += 1
+        exchange.fill = None
+        exchange.status = entry.status
+        exchange.local = cached_response(entry, now, head=exchange.is_head, http11=exchange.http11,
+                                         keep_alive=exchange.client_keep_alive, extra=exchange.response_extra)
+        self.loop.call_soon(self.answer_due, exchange)
+        return True
+
+    def after_fill(self, exchange: Exchange) -> None:
+        """The response this exchange waited for was stored, or was not, or the wait timed out."""
+        if self.closed or self.current is not exchange or self.answer_from_store(exchange):
+            return
+        fill = exchange.fill
+        assert fill is not None
+        fill.store.misses += 1
+        exchange.response_extra += X_CACHE_MISS
+        self.proceed(exchange)
 
     def answer_due(self, exchange: Exchange) -> None:
         """Write laneway's own answer, once its request has been read (or is not awaited)."""
@@ -772,6 +834,8 @@ class ClientConnection(asyncio.Protocol):
 
     def exchange_done(self, exchange: Exchange) -> None:
         """The response has been written in full."""
+        if exchange.fill is not None:
+            exchange.fill.abandon()  # nothing if it was stored; else its waiters go on
         self.settle(exchange, failed=False)
         if self.access_log is not None:
             self.access_log.record(exchange, exchange.status, time.monotonic())
@@ -821,6 +885,8 @@ class ClientConnection(asyncio.Protocol):
 
     def upstream_failed(self, exchange: Exchange, status: int, detail: str, *, count: bool = True) -> None:
         """No response came from the server: answer ``status`` unless the response began."""
+        if exchange.fill is not None:
+            exchange.fill.abandon()
         self.settle(exchange, failed=count)
         if exchange.upstream is not None:
             exchange.upstream.close()
@@ -849,6 +915,8 @@ class ClientConnection(asyncio.Protocol):
 
     def abandon(self, exchange: Exchange) -> None:
         """The client went away: drop the exchange and its server connection."""
+        if exchange.fill is not None:
+            exchange.fill.abandon()
         self.settle(exchange, failed=False)
         if self.access_log is not None and not exchange.response_complete:
             self.access_log.record(exchange, CLIENT_CLOSED, time.monotonic())

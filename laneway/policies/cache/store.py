@@ -186,8 +186,9 @@ class Fill:
     waiters back; later calls do nothing.
     """
 
-    __slots__ = ("authorized", "claimed", "fields", "initial_age", "key", "lifetime", "open", "parts",
-                 "request_headers", "size", "slot", "status", "store", "valid", "vary", "waiters")
+    __slots__ = ("authorized", "claimed", "fields", "initial_age", "key", "lifetime", "lock_timeout",
+                 "lookup", "open", "parts", "request_headers", "size", "slot", "status", "store", "valid",
+                 "vary", "waiters")
 
     def __init__(self, store: CacheStore, key: Key, request_headers: list[bytes], *,
                  authorized: bool, valid: dict[int, float]) -> None:
@@ -197,6 +198,8 @@ class Fill:
         self.slot = (key, store.variant_of(key, request_headers))
         self.request_headers = request_headers  # for the values of the headers Vary names
         self.authorized = authorized
+        self.lookup = True  # False: the client asked for a fresh answer (it still refreshes the store)
+        self.lock_timeout = 0.0  # > 0: the first miss for the key goes on, others wait this long
         self.claimed = False
         self.open = True
         self.waiters: list[Waiter] = []

@@ -1,0 +1,103 @@
+"""The http side of route caching: which requests consult a store, and the bytes of an
+answer from a stored response.
+
+Only routes with a ``cache`` reach this module (the client connection tests
+``guard.cache`` and ``exchange.fill`` for ``None``, nothing more), so it stays out of the
+compiled hot path.
+
+Requests. Only GET and HEAD without a body are cached. A client's ``Cache-Control:
+no-cache`` (or ``Pragma: no-cache``) skips the lookup and the wait, and its response still
+refreshes the store; ``no-store`` skips the store altogether (RFC 9111 5.2.1.4, 5.2.1.5).
+NGINX ignores both unless told otherwise (``proxy_cache_bypass``) so that clients cannot
+push load onto servers; laneway honours them as the RFC says, because a client can already
+miss the cache at will with a fresh query string, so ignoring them protects nothing. These
+answers say ``X-Cache: BYPASS``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from laneway.http.messages import status_line
+from laneway.policies.cache import Entry, Fill, RouteCache, header_in
+from laneway.policies.cache.freshness import directives
+
+if TYPE_CHECKING:
+    from laneway.http.client import ClientConnection
+    from laneway.http.exchange import Exchange
+
+X_CACHE_HIT = b"\r\nX-Cache: HIT"
+X_CACHE_MISS = b"\r\nX-Cache: MISS"
+X_CACHE_BYPASS = b"\r\nX-Cache: BYPASS"
+MISSING = b"\x00"  # a key header the request lacks (no header value can hold NUL)
+
+
+def cache_fill(cache: RouteCache, host: bytes, target: bytes, headers: list[bytes], *,
+               is_head: bool) -> Fill | None:
+    """The fill that carries a request's key and headers to the store, or None when the
+    client said ``no-store`` (counted as a bypass; nothing is looked up or stored)."""
+    lookup = True
+    pragma = header_in(headers, b"pragma")
+    control = header_in(headers, b"cache-control")
+    if control is not None:
+        said = directives(control.lower())
+        if b"no-store" in said:
+            cache.store.bypasses += 1
+            return None
+        lookup = b"no-cache" not in said
+    if pragma is not None and b"no-cache" in pragma.lower():
+        lookup = False
+    # GET and HEAD share entries: the method class is GET for both.
+    key = (b"GET", host.lower(), target, *(header_in(headers, name) or MISSING for name in cache.key_headers))
+    fill = Fill(cache.store, key, headers, authorized=header_in(headers, b"authorization") is not None,
+                valid=cache.valid)
+    fill.lookup = lookup
+    fill.lock_timeout = cache.lock_timeout if cache.lock and not is_head else 0.0
+    return fill
+
+
+def cached_response(entry: Entry, now: float, *, head: bool, http11: bool, keep_alive: bool,
+                    extra: bytes) -> bytes:
+    """A whole response from ``entry``: its status and fields, laneway's framing, ``Age``
+    (RFC 9111 5.1), ``X-Cache: HIT`` and ``extra`` (CRLF-led lines), and the body unless
+    it answers a HEAD."""
+    parts = [status_line(entry.status)[:-2], entry.fields]
+    if entry.status != 204:
+        parts.append(b"\r\nContent-Length: %d" % len(entry.body))
+    parts.append(b"\r\nAge: %d" % int(entry.age(now)))
+    parts.append(X_CACHE_HIT)
+    if not keep_alive:
+        parts.append(b"\r\nConnection: close")
+    elif not http11:
+        parts.append(b"\r\nConnection: keep-alive")
+    parts.append(extra)
+    parts.append(b"\r\n\r\n")
+    if not head:
+        parts.append(entry.body)
+    return b"".join(parts)
+
+
+class FillWaiter:
+    """A request waiting for the same request's response on its way from a server into the
+    store (NGINX's ``proxy_cache_lock``), for at most ``timeout`` seconds
+    (``proxy_cache_lock_timeout``). Then, or when that response ends, stored or not, the
+    client connection answers from the store or sends the request on itself."""
+
+    __slots__ = ("client", "exchange", "timer", "waiting")
+
+    def __init__(self, client: ClientConnection, exchange: Exchange, first: Fill, timeout: float) -> None:
+        self.client = client
+        self.exchange = exchange
+        self.waiting = True
+        first.wait(self.fill_ended)
+        self.timer = client.loop.call_later(timeout, self.wake)
+
+    def fill_ended(self) -> None:
+        # Called from inside another connection's response parsing: go on from the loop.
+        self.client.loop.call_soon(self.wake)
+
+    def wake(self) -> None:
+        if self.waiting:
+            self.waiting = False
+            self.timer.cancel()
+            self.client.after_fill(self.exchange)

@@ -1,0 +1,322 @@
+"""Response caching end to end: a running laneway in front of a real backend that counts
+the requests it really gets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.balancer import Balancer, wait_for
+from tests.support.payload import blocks
+from tests.support.raw import RawConnection
+
+
+def caching(balancer: Callable[..., Balancer], *, store: dict[str, Any] | None = None,
+            pool: dict[str, Any] | None = None, **cache: Any) -> Balancer:
+    """Everything cached in store ``pages`` (1 MiB unless ``store`` says otherwise)."""
+    return balancer(1, routes=[{"pool": "p", "cache": {"store": "pages", **cache}}], pool=pool,
+                    top={"caches": {"pages": store or {"max_size": "1MiB"}}})
+
+
+def seen(running: Balancer, target: str) -> int:
+    """Requests for ``target`` the backend has received."""
+    return sum(1 for request in running.backend.requests if request.target == target)
+
+
+def request(method: str, target: str) -> str:
+    return f"{method} {target} HTTP/1.1\r\nHost: site.test\r\n\r\n"
+
+
+def with_headers(*fields: str) -> str:
+    return "/response-headers?" + "&".join(f"h={field}" for field in fields)
+
+
+def get(running: Balancer, target: str, **headers: str) -> httpx.Response:
+    return running.get(target, headers={"Host": "site.test", **headers})
+
+
+def test_the_second_request_is_a_hit_and_the_server_sees_one(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:max-age=60", "X-Kept:yes")
+    first, second = get(running, target), get(running, target)
+    assert (first.status_code, first.text, first.headers["x-cache"]) == (200, "ok", "MISS")
+    assert (second.status_code, second.text, second.headers["x-cache"]) == (200, "ok", "HIT")
+    assert second.headers["x-kept"] == "yes" and second.headers["content-length"] == "2"
+    assert int(second.headers["age"]) >= 0
+    assert seen(running, target) == 1
+    assert running.runtime.caches["pages"].hits == 1 and running.runtime.caches["pages"].misses == 1
+
+
+def test_head_is_answered_from_a_gets_entry_without_a_body(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:max-age=60")
+    get(running, target)
+    with RawConnection(running.address) as connection:
+        connection.send((request("HEAD", target) + request("GET", target)).encode())
+        head = connection.read_response(method="HEAD")
+        after = connection.read_response()
+    assert head.header("x-cache") == "HIT" and head.header("content-length") == "2" and head.body == b""
+    assert after.header("x-cache") == "HIT" and after.body == b"ok"  # the connection stayed in step
+    assert seen(running, target) == 1
+
+
+def test_the_servers_age_counts(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:max-age=600", "Age:100")
+    get(running, target)
+    hit = get(running, target)
+    assert hit.headers["x-cache"] == "HIT" and 100 <= int(hit.headers["age"]) < 110
+    assert hit.headers.get_list("age") == [hit.headers["age"]]  # the server's own is not repeated
+
+
+def test_an_entry_expires_with_its_max_age(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:max-age=1")
+    assert get(running, target).headers["x-cache"] == "MISS"
+    assert get(running, target).headers["x-cache"] == "HIT"
+    wait_for(lambda: get(running, target).headers["x-cache"] == "MISS", timeout=5.0, interval=0.1,
+             message="a miss once max-age=1 has passed")
+    assert seen(running, target) == 2
+
+
+def test_valid_gives_a_lifetime_when_the_server_gives_none(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={404: "1m"})
+    for _ in range(3):
+        assert get(running, "/status?code=404").status_code == 404
+    assert seen(running, "/status?code=404") == 1
+    for _ in range(2):
+        get(running, "/status?code=200")  # no freshness and no default for 200
+    assert seen(running, "/status?code=200") == 2
+
+
+@pytest.mark.parametrize(("fields", "headers"), [
+    (["Cache-Control:no-store,max-age=60"], {}),
+    (["Cache-Control:private,max-age=60"], {}),
+    (["Cache-Control:no-cache,max-age=60"], {}),
+    (["Cache-Control:max-age=60", "Set-Cookie:sid=1"], {}),
+    (["Cache-Control:max-age=60", "Vary:*"], {}),
+    (["Cache-Control:max-age=60"], {"Authorization": "Bearer x"}),
+])
+def test_not_cached(balancer: Callable[..., Balancer], fields: list[str], headers: dict[str, str]) -> None:
+    running = caching(balancer, valid={200: "1m"})
+    target = with_headers(*fields)
+    for _ in range(2):
+        response = get(running, target, **headers)
+        assert response.status_code == 200 and response.headers["x-cache"] == "MISS"
+    assert seen(running, target) == 2
+
+
+def test_an_authorized_request_is_cached_when_the_response_is_public(
+        balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:public,max-age=60")
+    get(running, target, Authorization="Bearer x")
+    assert get(running, target).headers["x-cache"] == "HIT"
+    assert seen(running, target) == 1
+
+
+def test_vary_keeps_an_entry_per_value(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:max-age=60", "Vary:Accept-Language")
+    assert get(running, target, **{"Accept-Language": "en"}).headers["x-cache"] == "MISS"
+    assert get(running, target, **{"Accept-Language": "de"}).headers["x-cache"] == "MISS"
+    assert get(running, target, **{"Accept-Language": "en"}).headers["x-cache"] == "HIT"
+    assert get(running, target, **{"Accept-Language": "de"}).headers["x-cache"] == "HIT"
+    assert seen(running, target) == 2
+
+
+def test_key_headers_split_entries(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, key_headers=["X-Tenant"])
+    target = with_headers("Cache-Control:max-age=60")
+    for tenant in ("a", "b", "a", "b"):
+        get(running, target, **{"X-Tenant": tenant})
+    get(running, target)
+    assert seen(running, target) == 3
+
+
+def test_the_query_is_part_of_the_key(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    base = with_headers("Cache-Control:max-age=60")
+    one, two = base + "&v=1", base + "&v=2"
+    for target in (one, two, one, two):
+        get(running, target)
+    assert seen(running, one) == 1 and seen(running, two) == 1
+
+
+def test_a_client_asking_for_a_fresh_answer_bypasses_the_lookup(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:max-age=60")
+    get(running, target)
+    fresh = get(running, target, **{"Cache-Control": "no-cache"})
+    assert fresh.headers["x-cache"] == "BYPASS"
+    assert get(running, target, Pragma="no-cache").headers["x-cache"] == "BYPASS"
+    assert get(running, target, **{"Cache-Control": "no-store"}).headers["x-cache"] == "BYPASS"
+    assert get(running, target).headers["x-cache"] == "HIT"
+    assert seen(running, target) == 4
+    assert running.runtime.caches["pages"].bypasses == 3
+
+
+def test_no_store_from_the_client_stores_nothing(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:max-age=60")
+    get(running, target, **{"Cache-Control": "no-store"})
+    assert get(running, target).headers["x-cache"] == "MISS"
+
+
+def test_only_get_and_head_are_cached(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"})
+    with running.client() as client:
+        for _ in range(2):
+            response = client.post("/echo", content=b"data")
+            assert response.text == "data" and "x-cache" not in response.headers
+    assert seen(running, "/echo") == 2
+
+
+def test_routes_without_a_cache_are_untouched(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(1, routes=[{"match": {"path_prefix": "/cached"}, "pool": "p",
+                                   "cache": {"store": "pages", "valid": {200: "1m"}}},
+                                  {"pool": "p"}], top={"caches": {"pages": {"max_size": "1MiB"}}})
+    for _ in range(2):
+        assert "x-cache" not in get(running, "/plain").headers
+    assert seen(running, "/plain") == 2
+    for _ in range(2):
+        get(running, "/cached")
+    assert seen(running, "/cached") == 1
+
+
+def test_a_large_body_is_served_but_not_stored(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"}, store={"max_size": "64KiB", "max_entry_size": "8KiB"})
+    for _ in range(2):
+        response = get(running, "/bytes?n=20000")
+        assert response.content == b"".join(blocks(20000))
+    assert seen(running, "/bytes?n=20000") == 2
+    assert len(running.runtime.caches["pages"]) == 0
+
+
+def test_a_chunked_body_is_stored_and_served_with_a_length(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"})
+    first = get(running, "/bytes?n=5000&chunked=1")
+    hit = get(running, "/bytes?n=5000&chunked=1")
+    assert first.content == hit.content == b"".join(blocks(5000))
+    assert hit.headers["x-cache"] == "HIT" and hit.headers["content-length"] == "5000"
+    assert "transfer-encoding" not in hit.headers
+
+
+def test_the_byte_bound_evicts_the_least_recently_used(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"}, store={"max_size": "8KiB", "max_entry_size": "4KiB"})
+    store = running.runtime.caches["pages"]
+    targets = [f"/bytes?n=2000&i={index}" for index in range(4)]
+    for target in targets[:3]:
+        get(running, target)
+    assert get(running, targets[0]).headers["x-cache"] == "HIT"  # now the most recently used
+    get(running, targets[3])  # 4 entries of ~2.5 KiB do not fit in 8 KiB: one goes
+    assert store.evicted == 1 and store.size <= 8 * 1024
+    assert get(running, targets[1]).headers["x-cache"] == "MISS"
+    assert get(running, targets[0]).headers["x-cache"] == "HIT"
+
+
+def test_a_body_ended_by_the_close_is_not_stored(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"})
+    for _ in range(2):
+        assert len(get(running, "/until-close?n=3000").content) == 3000
+    assert seen(running, "/until-close?n=3000") == 2
+
+
+def test_a_body_cut_short_is_never_stored(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"}, pool={"timeouts": {"response": "0.3s"}})
+    for _ in range(2):
+        with pytest.raises(httpx.HTTPError):
+            get(running, "/stall-body?n=100")
+    assert seen(running, "/stall-body?n=100") == 2
+    assert len(running.runtime.caches["pages"]) == 0
+
+
+def test_a_hit_keeps_its_place_among_pipelined_requests(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    cached = with_headers("Cache-Control:max-age=60")
+    get(running, cached)
+    with RawConnection(running.address) as connection:
+        connection.send((request("GET", "/delay?s=0.2") + request("GET", cached)
+                         + request("GET", "/bytes?n=10")).encode())
+        answers = [connection.read_response() for _ in range(3)]
+    assert [answer.header("x-cache") for answer in answers] == ["MISS", "HIT", "MISS"]
+    assert [answer.body for answer in answers] == [b"ok", b"ok", b"".join(blocks(10))]
+
+
+def waiting(running: Balancer) -> int:
+    """Requests waiting for another's response to be stored."""
+    store = running.runtime.caches["pages"]
+    return int(running.call(lambda: sum(len(fill.waiters) for fill in store.fills.values())))
+
+
+def concurrent_misses(running: Balancer, target: str, count: int = 20) -> list[Any]:
+    """``count`` clients ask for ``target`` at once while the server holds the first answer;
+    their responses once it lets go."""
+    connections = [RawConnection(running.address) for _ in range(count)]
+    try:
+        for connection in connections:
+            connection.send(request("GET", target).encode())
+        wait_for(lambda: running.backend.holding, message="the first request at the server")
+        wait_for(lambda: waiting(running) == count - 1, message="the others waiting for it")
+        running.backend.release()
+        return [connection.read_response() for connection in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_concurrent_misses_for_one_key_send_one_request(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"})
+    answers = concurrent_misses(running, "/?hold=1")
+    assert [(answer.status, answer.body) for answer in answers] == [(200, b"ok")] * 20
+    assert sorted(answer.header("x-cache") for answer in answers) == ["HIT"] * 19 + ["MISS"]
+    assert seen(running, "/?hold=1") == 1
+    assert running.runtime.caches["pages"].fills == {}
+
+
+def test_waiters_go_to_the_server_when_the_answer_is_not_cacheable(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)  # no valid: a response without Cache-Control is not stored
+    answers = concurrent_misses(running, "/?hold=1")
+    assert [(answer.status, answer.header("x-cache")) for answer in answers] == [(200, "MISS")] * 20
+    assert seen(running, "/?hold=1") == 20
+
+
+def test_waiters_go_to_the_server_when_the_first_fails(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"}, pool={"retries": 0})
+    answers = concurrent_misses(running, "/close?hold=1")
+    assert [answer.status for answer in answers] == [502] * 20
+    assert seen(running, "/close?hold=1") == 20
+
+
+def test_the_wait_is_bounded_by_lock_timeout(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"}, lock_timeout="0.2s")
+    connections = [RawConnection(running.address) for _ in range(5)]
+    try:
+        for connection in connections:
+            connection.send(b"GET /?hold=1 HTTP/1.1\r\nHost: site.test\r\n\r\n")
+        # The first stays held; after 0.2 s the others go to the server themselves.
+        wait_for(lambda: seen(running, "/?hold=1") == 5, message="every request at the server")
+        running.backend.release()
+        answers = [connection.read_response() for connection in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+    assert [(answer.status, answer.header("x-cache")) for answer in answers] == [(200, "MISS")] * 5
+
+
+def test_a_waiting_client_that_leaves_is_forgotten(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"})
+    first, second = RawConnection(running.address), RawConnection(running.address)
+    with first, second:
+        first.send(b"GET /?hold=1 HTTP/1.1\r\nHost: site.test\r\n\r\n")
+        wait_for(lambda: running.backend.holding, message="the first request at the server")
+        second.send(b"GET /?hold=1 HTTP/1.1\r\nHost: site.test\r\n\r\n")
+        wait_for(lambda: waiting(running) == 1, message="the second waiting")
+        second.close()
+        running.backend.release()
+        assert first.read_response().body == b"ok"
+    assert get(running, "/?hold=1").headers["x-cache"] == "HIT"
+    assert running.runtime.caches["pages"].fills == {}
