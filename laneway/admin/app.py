@@ -26,6 +26,7 @@ from laneway.admin.dashboard import dashboard_routes, static_files
 from laneway.admin.errors import AdminError, ErrorBody, install_error_handlers
 from laneway.admin.metrics import metrics_registry, metrics_response
 from laneway.admin.views import (
+    CacheView,
     ListenerView,
     Liveness,
     OperatorState,
@@ -33,6 +34,7 @@ from laneway.admin.views import (
     Readiness,
     RouteView,
     ServerView,
+    cache_views,
     listener_views,
     pool_view,
     readiness,
@@ -142,6 +144,11 @@ def read_routes(token: str | None) -> APIRouter:
     async def one_server(runtime: RuntimeDep, pool: PoolName, address: Address) -> ServerView:
         found_pool, server = find_server(runtime, pool, address)
         return server_view(runtime, found_pool, server)
+
+    @router.get("/caches", response_model=list[CacheView])
+    async def caches(runtime: RuntimeDep) -> list[CacheView]:
+        """Every cache store: its size and what it has answered."""
+        return cache_views(runtime)
 
     return router
 

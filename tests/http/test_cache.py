@@ -320,3 +320,17 @@ def test_a_waiting_client_that_leaves_is_forgotten(balancer: Callable[..., Balan
         assert first.read_response().body == b"ok"
     assert get(running, "/?hold=1").headers["x-cache"] == "HIT"
     assert running.runtime.caches["pages"].fills == {}
+
+
+def test_a_reload_keeps_a_store_whose_settings_did_not_change(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:max-age=60")
+    get(running, target)
+    running.loop.run(running.runtime.reload(running.runtime.config))
+    assert get(running, target).headers["x-cache"] == "HIT"
+    changed = running.runtime.config.model_copy(
+        update={"caches": {"pages": running.runtime.config.caches["pages"].model_copy(
+            update={"max_size": 2 * 1024 * 1024})}})
+    running.loop.run(running.runtime.reload(changed))
+    assert get(running, target).headers["x-cache"] == "MISS"  # a new store, empty
+    assert seen(running, target) == 2
