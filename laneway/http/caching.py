@@ -32,23 +32,25 @@ X_CACHE_BYPASS = b"\r\nX-Cache: BYPASS"
 MISSING = b"\x00"  # a key header the request lacks (no header value can hold NUL)
 
 
-def cache_fill(cache: RouteCache, host: bytes, target: bytes, headers: list[bytes], *,
+def cache_fill(cache: RouteCache, pool: str, host: bytes, target: bytes, headers: list[bytes], *,
                is_head: bool) -> Fill | None:
     """The fill that carries a request's key and headers to the store, or None when the
     client said ``no-store`` (counted as a bypass; nothing is looked up or stored)."""
     lookup = True
-    pragma = header_in(headers, b"pragma")
     control = header_in(headers, b"cache-control")
+    pragma = header_in(headers, b"pragma") if control is None else None
     if control is not None:
         said = directives(control.lower())
         if b"no-store" in said:
             cache.store.bypasses += 1
             return None
         lookup = b"no-cache" not in said
-    if pragma is not None and b"no-cache" in pragma.lower():
-        lookup = False
-    # GET and HEAD share entries: the method class is GET for both.
-    key = (b"GET", host.lower(), target, *(header_in(headers, name) or MISSING for name in cache.key_headers))
+    elif pragma is not None and b"no-cache" in pragma.lower():
+        lookup = False  # HTTP/1.0's spelling, read only without Cache-Control (RFC 9111 5.4)
+    # GET and HEAD share entries: the method class is GET for both. The pool is part of the
+    # key so that the arms of a split never answer for each other.
+    key = (b"GET", pool.encode(), host.lower(), target,
+           *(header_in(headers, name) or MISSING for name in cache.key_headers))
     fill = Fill(cache.store, key, headers, authorized=header_in(headers, b"authorization") is not None,
                 valid=cache.valid)
     fill.lookup = lookup

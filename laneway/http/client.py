@@ -415,7 +415,7 @@ class ClientConnection(asyncio.Protocol):
                 exchange.body_room = guard.max_body_size
             if guard.cache is not None and not has_body and not upgrade and (
                     method == b"GET" or method == b"HEAD"):
-                fill = cache_fill(guard.cache, self.host or b"", self.url, self.headers,
+                fill = cache_fill(guard.cache, pool.name, self.host or b"", self.url, self.headers,
                                   is_head=method == b"HEAD")
                 if fill is None:
                     exchange.response_extra += X_CACHE_BYPASS  # the client said no-store

@@ -334,3 +334,14 @@ def test_a_reload_keeps_a_store_whose_settings_did_not_change(balancer: Callable
     running.loop.run(running.runtime.reload(changed))
     assert get(running, target).headers["x-cache"] == "MISS"  # a new store, empty
     assert seen(running, target) == 2
+
+
+def test_the_arms_of_a_split_never_answer_for_each_other(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(2, pools_of_backends={"p": [0], "q": [1]},
+                       routes=[{"split": [{"pool": "p", "weight": 1}, {"pool": "q", "weight": 1}],
+                                "cache": {"store": "pages", "valid": {200: "1m"}}}],
+                       top={"caches": {"pages": {"max_size": "1MiB"}}})
+    # 40 requests: both arms are chosen (all on one arm: a chance of 2 in 2**40).
+    backends = {get(running, "/page").headers["x-backend"] for _ in range(40)}
+    assert backends == {"backend0", "backend1"}
+    assert [sum(1 for r in backend.requests if r.target == "/page") for backend in running.backends] == [1, 1]
