@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -31,7 +32,8 @@ def request(method: str, target: str) -> str:
 
 
 def with_headers(*fields: str) -> str:
-    return "/response-headers?" + "&".join(f"h={field}" for field in fields)
+    """A target the backend answers "ok" with these response header fields ("Name:value")."""
+    return "/response-headers?" + "&".join(f"h={quote(field, safe=':=,')}" for field in fields)
 
 
 def get(running: Balancer, target: str, **headers: str) -> httpx.Response:
@@ -345,3 +347,26 @@ def test_the_arms_of_a_split_never_answer_for_each_other(balancer: Callable[...,
     backends = {get(running, "/page").headers["x-backend"] for _ in range(40)}
     assert backends == {"backend0", "backend1"}
     assert [sum(1 for r in backend.requests if r.target == "/page") for backend in running.backends] == [1, 1]
+
+
+def test_an_http10_client_gets_a_hit_with_a_length(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:max-age=60")
+    get(running, target)
+    with RawConnection(running.address) as connection:
+        connection.send(f"GET {target} HTTP/1.0\r\nHost: site.test\r\nConnection: keep-alive\r\n\r\n"
+                        f"GET {target} HTTP/1.0\r\nHost: site.test\r\n\r\n".encode())
+        kept, last = connection.read_response(), connection.read_response()
+        closed = connection.wait_closed()
+    assert (kept.header("x-cache"), kept.header("connection"), kept.body) == ("HIT", "keep-alive", b"ok")
+    assert (last.header("x-cache"), last.header("connection"), last.body) == ("HIT", "close", b"ok")
+    assert closed == b""
+
+
+def test_expires_sets_the_lifetime(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    fresh = with_headers("Date:Tue, 14 Nov 2023 22:13:20 GMT", "Expires:Tue, 14 Nov 2023 22:23:20 GMT")
+    stale = with_headers("Date:Tue, 14 Nov 2023 22:13:20 GMT", "Expires:Tue, 14 Nov 2023 22:13:20 GMT")
+    for target in (fresh, fresh, stale, stale):
+        get(running, target)
+    assert seen(running, fresh) == 1 and seen(running, stale) == 2
