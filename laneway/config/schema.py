@@ -1094,7 +1094,9 @@ class Listener(Bound):
         for index, route in enumerate(self.routes):
             wrong += [f"routes[{index}].match.{name}" for name in sorted(route.match.model_fields_set)
                       if name != "sni"]
-            wrong += [f"routes[{index}].{name}" for name in ("split", "sticky", "persistence")
+            wrong += [f"routes[{index}].{name}" for name in ("split", "sticky", "persistence", "rate_limit",
+                                                              "max_body_size", "compression", "cache",
+                                                              "respond", "redirect")
                       if name in route.model_fields_set]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} applies only to protocol http; a tcp listener reads "
