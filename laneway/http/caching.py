@@ -8,6 +8,8 @@ compiled hot path.
 Requests. Only GET and HEAD without a body are cached. A client's ``Cache-Control:
 no-cache`` (or ``Pragma: no-cache``) skips the lookup and the wait, and its response still
 refreshes the store; ``no-store`` skips the store altogether (RFC 9111 5.2.1.4, 5.2.1.5).
+An unsafe method (POST, PUT, DELETE, PATCH...) answered without an error drops the stored
+entries of its target (RFC 9111 4.4).
 NGINX ignores both unless told otherwise (``proxy_cache_bypass``) so that clients cannot
 push load onto servers; laneway honours them as the RFC says, because a client can already
 miss the cache at will with a fresh query string, so ignoring them protects nothing. These
@@ -19,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from laneway.http.messages import status_line
-from laneway.policies.cache import Entry, Fill, RouteCache, header_in
+from laneway.policies.cache import INVALIDATE, LOOKUP, PASS, REFRESH, Entry, Fill, RouteCache, header_in
 from laneway.policies.cache.freshness import directives
 
 if TYPE_CHECKING:
@@ -30,31 +32,38 @@ X_CACHE_HIT = b"\r\nX-Cache: HIT"
 X_CACHE_MISS = b"\r\nX-Cache: MISS"
 X_CACHE_BYPASS = b"\r\nX-Cache: BYPASS"
 MISSING = b"\x00"  # a key header the request lacks (no header value can hold NUL)
+# Methods that change nothing (RFC 9110 9.2.1): they neither use nor invalidate the store.
+SAFE = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE"})
 
 
-def cache_fill(cache: RouteCache, pool: str, host: bytes, target: bytes, headers: list[bytes], *,
-               is_head: bool) -> Fill | None:
+def cache_fill(cache: RouteCache, pool: str, host: bytes, target: bytes, headers: list[bytes],
+               method: bytes, *, has_body: bool) -> Fill | None:
     """The fill that carries a request's key and headers to the store, or None when the
-    client said ``no-store`` (counted as a bypass; nothing is looked up or stored)."""
-    lookup = True
-    control = header_in(headers, b"cache-control")
-    pragma = header_in(headers, b"pragma") if control is None else None
-    if control is not None:
-        said = directives(control.lower())
-        if b"no-store" in said:
-            cache.store.bypasses += 1
+    request has nothing to do with the cache (a GET with a body, OPTIONS, TRACE)."""
+    if method == b"GET" or method == b"HEAD":
+        if has_body:
             return None
-        lookup = b"no-cache" not in said
-    elif pragma is not None and b"no-cache" in pragma.lower():
-        lookup = False  # HTTP/1.0's spelling, read only without Cache-Control (RFC 9111 5.4)
+        mode = LOOKUP
+        control = header_in(headers, b"cache-control")
+        if control is not None:
+            said = directives(control.lower())
+            mode = PASS if b"no-store" in said else REFRESH if b"no-cache" in said else LOOKUP
+        else:
+            pragma = header_in(headers, b"pragma")  # HTTP/1.0's, read only without Cache-Control
+            if pragma is not None and b"no-cache" in pragma.lower():
+                mode = REFRESH
+    elif method in SAFE:
+        return None
+    else:
+        mode = INVALIDATE
     # GET and HEAD share entries: the method class is GET for both. The pool is part of the
     # key so that the arms of a split never answer for each other.
     key = (b"GET", pool.encode(), host.lower(), target,
            *(header_in(headers, name) or MISSING for name in cache.key_headers))
     fill = Fill(cache.store, key, headers, authorized=header_in(headers, b"authorization") is not None,
                 valid=cache.valid)
-    fill.lookup = lookup
-    fill.lock_timeout = cache.lock_timeout if cache.lock and not is_head else 0.0
+    fill.mode = mode
+    fill.lock_timeout = cache.lock_timeout if cache.lock and method == b"GET" else 0.0
     return fill
 
 

@@ -51,6 +51,7 @@ from laneway.http.messages import (
 from laneway.http.redirect import https_redirect
 from laneway.http.upstream import UpstreamConnection
 from laneway.policies import BY_CLIENT, BY_HEADER, Guard
+from laneway.policies.cache import INVALIDATE, LOOKUP
 from laneway.routing import Split, parse_client_address
 from laneway.routing.answer import Answer
 from laneway.upstream.latency import LATENCY_BOUNDS, count_time
@@ -413,13 +414,9 @@ class ClientConnection(asyncio.Protocol):
                     exchange.compress = guard.compression
             if chunked and guard.max_body_size is not None:
                 exchange.body_room = guard.max_body_size
-            if guard.cache is not None and not has_body and not upgrade and (
-                    method == b"GET" or method == b"HEAD"):
-                fill = cache_fill(guard.cache, pool.name, self.host or b"", self.url, self.headers,
-                                  is_head=method == b"HEAD")
-                if fill is None:
-                    exchange.response_extra += X_CACHE_BYPASS  # the client said no-store
-                exchange.fill = fill
+            if guard.cache is not None and not upgrade:
+                exchange.fill = cache_fill(guard.cache, pool.name, self.host or b"", self.url, self.headers,
+                                           method, has_body=has_body)
             if delay > 0:
                 exchange.not_before = self.loop.time() + delay
             exchange.stick = stick
@@ -640,9 +637,10 @@ class ClientConnection(asyncio.Protocol):
         fill = exchange.fill
         assert fill is not None
         store = fill.store
-        if not fill.lookup:
-            store.bypasses += 1  # the client said no-cache: a fresh answer, which refreshes the store
-            exchange.response_extra += X_CACHE_BYPASS
+        if fill.mode != LOOKUP:
+            if fill.mode != INVALIDATE:
+                store.bypasses += 1  # the client asked for a fresh answer (no-cache, no-store)
+                exchange.response_extra += X_CACHE_BYPASS
             return False
         if self.answer_from_store(exchange):
             return True

@@ -370,3 +370,21 @@ def test_expires_sets_the_lifetime(balancer: Callable[..., Balancer]) -> None:
     for target in (fresh, fresh, stale, stale):
         get(running, target)
     assert seen(running, fresh) == 1 and seen(running, stale) == 2
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_an_unsafe_request_that_succeeds_drops_the_entry(balancer: Callable[..., Balancer],
+                                                          method: str) -> None:
+    running = caching(balancer, valid={200: "1m", 404: "1m"}, key_headers=["X-Tenant"])
+    for tenant in ("a", "b"):
+        get(running, "/status?code=200", **{"X-Tenant": tenant})
+    get(running, "/status?code=404")
+    with running.client() as client:
+        changed = client.request(method, "/status?code=200", content=b"new", headers={"Host": "site.test"})
+        failed = client.request(method, "/status?code=404", content=b"new", headers={"Host": "site.test"})
+    assert (changed.status_code, failed.status_code) == (200, 404)
+    assert "x-cache" not in changed.headers
+    # Every entry of the changed target is gone, whatever its key headers; an error changes nothing.
+    assert get(running, "/status?code=200", **{"X-Tenant": "a"}).headers["x-cache"] == "MISS"
+    assert get(running, "/status?code=200", **{"X-Tenant": "b"}).headers["x-cache"] == "MISS"
+    assert get(running, "/status?code=404").headers["x-cache"] == "HIT"

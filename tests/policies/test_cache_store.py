@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from laneway.policies.cache import CacheStore, Entry, Fill, Key
+from laneway.policies.cache import INVALIDATE, CacheStore, Entry, Fill, Key
 from laneway.policies.cache.store import ENTRY_OVERHEAD, without_age
 
-PAGE: Key = (b"GET", b"example.com", b"/page")
+PAGE: Key = (b"GET", b"web", b"example.com", b"/page")  # method class, pool, host, target
 
 
 def fill(store: CacheStore, key: Key = PAGE, headers: list[bytes] | None = None,
@@ -154,3 +154,31 @@ def test_without_age() -> None:
 def test_bad_bounds_are_refused() -> None:
     with pytest.raises(ValueError, match="max_entry_size <= max_size"):
         CacheStore("pages", 100, 200)
+
+
+def test_invalidate_drops_every_entry_of_a_resource() -> None:
+    store = CacheStore("pages", 100_000, 1_000)
+    page_de = (*PAGE, b"de")  # the same resource under a key header's value
+    other = (b"GET", b"web", b"example.com", b"/other", b"")
+    vary = b"\r\nCache-Control: max-age=60\r\nVary: Accept-Language"
+    store_response(store, PAGE, fields=vary, headers=[b"Accept-Language: en\r\n"])
+    store_response(store, PAGE, fields=vary, headers=[b"Accept-Language: fr\r\n"])
+    store_response(store, (*PAGE, b"en"))
+    store_response(store, page_de)
+    store_response(store, other)
+    assert store.invalidate(PAGE) == 4  # two variants and two key header values
+    assert [entry.key for entry in store.entries.values()] == [other]
+    assert store.size == next(iter(store.entries.values())).size
+    assert store.invalidate(PAGE) == 0
+
+
+@pytest.mark.parametrize(("status", "dropped"), [(200, True), (204, True), (303, True), (404, False),
+                                                 (500, False)])
+def test_an_unsafe_method_invalidates_only_when_it_succeeds(status: int, dropped: bool) -> None:
+    store = CacheStore("pages", 10_000, 1_000)
+    key = (*PAGE, b"")
+    store_response(store, key)
+    post = fill(store, key)
+    post.mode = INVALIDATE
+    assert not post.head(status, b"", wall_clock=0.0)  # never stored itself
+    assert (store.lookup(key, [], 0.0) is None) == dropped

@@ -6,7 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from laneway.policies.cache.freshness import STORABLE, decide
-from laneway.policies.cache.store import CacheStore, Entry, Fill, Key, header_in
+from laneway.policies.cache.store import (
+    INVALIDATE,
+    LOOKUP,
+    PASS,
+    REFRESH,
+    CacheStore,
+    Entry,
+    Fill,
+    Key,
+    header_in,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,4 +30,5 @@ class RouteCache:
     lock_timeout: float = 5.0  # then they go to a server themselves
 
 
-__all__ = ["STORABLE", "CacheStore", "Entry", "Fill", "Key", "RouteCache", "decide", "header_in"]
+__all__ = ["INVALIDATE", "LOOKUP", "PASS", "REFRESH", "STORABLE", "CacheStore", "Entry", "Fill", "Key",
+           "RouteCache", "decide", "header_in"]

@@ -3,10 +3,12 @@ with ``max_size``), and the responses on their way into it.
 
 Keys. A request's key is its method class (GET and HEAD share entries, as in NGINX: a HEAD
 is answered from a GET's entry without the body, and a HEAD's response fills nothing since
-it has no body), host, target (path and query) and the values of the route's
-``key_headers``. Under one key a store keeps one entry per combination of the values of the
-request headers the response's ``Vary`` names (RFC 9111 4.1); the names come from the most
-recently stored response for the key, and storing one with other names drops the rest.
+it has no body), pool, host, target (path and query) and the values of the route's
+``key_headers``. Under one key a store keeps one entry per combination of the values of
+the request headers the response's ``Vary`` names (RFC 9111 4.1); the names come from the
+most recently stored response for the key, and storing one with other names drops the
+rest. ``invalidate`` drops every entry for a resource (the key without the header values),
+as a cache must when an unsafe request to it succeeds (RFC 9111 4.4).
 
 Bound. Every entry counts its body, its header fields and ``ENTRY_OVERHEAD`` for its key
 and bookkeeping. An entry larger than ``max_entry_size`` is never stored; storing one that
@@ -33,9 +35,18 @@ from laneway.policies.cache.freshness import decide
 # dict slot (a rough figure, so that many tiny entries cannot escape the bound).
 ENTRY_OVERHEAD = 256
 
-Key = tuple[bytes, ...]  # method class, host, target, then the route's key header values
+# Method class, pool, host, target (the resource, the first ``RESOURCE`` items), then the
+# values of the route's key headers.
+Key = tuple[bytes, ...]
+RESOURCE = 4
 Variant = tuple[bytes | None, ...]  # the request's values of the headers Vary names
 Waiter = Callable[[], None]
+
+# What a fill does with its request (``Fill.mode``).
+LOOKUP = 0  # answer from the store if it can; else fetch, and store the answer
+REFRESH = 1  # the client asked for a fresh answer (no-cache): fetch, and store the answer
+PASS = 2  # the client said no-store: fetch, store nothing
+INVALIDATE = 3  # an unsafe method (POST, PUT, DELETE...): if it succeeds, drop the resource's entries
 
 
 def header_in(lines: list[bytes], lower_name: bytes) -> bytes | None:
@@ -94,6 +105,7 @@ class CacheStore:
         self.entries: OrderedDict[tuple[Key, Variant], Entry] = OrderedDict()
         self.vary: dict[Key, tuple[bytes, ...]] = {}  # key: the header names its entries vary on
         self.variants: dict[Key, set[Variant]] = {}
+        self.resources: dict[Key, set[Key]] = {}  # key[:RESOURCE]: the keys stored under it
         self.fills: dict[tuple[Key, Variant], Fill] = {}  # claimed fills, by lookup key
         # Counters, read by /metrics and the admin API.
         self.hits = 0
@@ -140,6 +152,7 @@ class CacheStore:
             self.remove(old)
         self.vary[key] = vary
         self.variants.setdefault(key, set()).add(entry.variant)
+        self.resources.setdefault(key[:RESOURCE], set()).add(key)
         self.entries[slot] = entry
         self.size += entry.size
         self.stored += 1
@@ -157,11 +170,25 @@ class CacheStore:
         if not variants:
             del self.variants[key]
             del self.vary[key]
+            keys = self.resources[key[:RESOURCE]]
+            keys.discard(key)
+            if not keys:
+                del self.resources[key[:RESOURCE]]
+
+    def invalidate(self, resource: Key) -> int:
+        """Drop every entry for ``resource`` (a key's first ``RESOURCE`` items); how many."""
+        dropped = 0
+        for key in list(self.resources.get(resource, ())):
+            for variant in list(self.variants.get(key, ())):
+                self.remove(self.entries[(key, variant)])
+                dropped += 1
+        return dropped
 
     def clear(self) -> None:
         self.entries.clear()
         self.vary.clear()
         self.variants.clear()
+        self.resources.clear()
         self.size = 0
 
     # ------------------------------------------------------------------ coalescing
@@ -187,7 +214,7 @@ class Fill:
     """
 
     __slots__ = ("authorized", "claimed", "fields", "initial_age", "key", "lifetime", "lock_timeout",
-                 "lookup", "open", "parts", "request_headers", "size", "slot", "status", "store", "valid",
+                 "mode", "open", "parts", "request_headers", "size", "slot", "status", "store", "valid",
                  "vary", "waiters")
 
     def __init__(self, store: CacheStore, key: Key, request_headers: list[bytes], *,
@@ -198,7 +225,7 @@ class Fill:
         self.slot = (key, store.variant_of(key, request_headers))
         self.request_headers = request_headers  # for the values of the headers Vary names
         self.authorized = authorized
-        self.lookup = True  # False: the client asked for a fresh answer (it still refreshes the store)
+        self.mode = LOOKUP
         self.lock_timeout = 0.0  # > 0: the first miss for the key goes on, others wait this long
         self.claimed = False
         self.open = True
@@ -218,6 +245,12 @@ class Fill:
         """The response head (``fields`` as laneway copies them through); True if it may be
         stored. ``wall_clock``: seconds since the epoch, for Expires without Date."""
         if not self.open:
+            return False
+        if self.mode >= PASS:
+            # RFC 9111 4.4: a non-error answer to an unsafe method invalidates the target URI.
+            if self.mode == INVALIDATE and status < 400:
+                self.store.invalidate(self.key[:RESOURCE])
+            self.abandon()
             return False
         verdict = decide(status, fields, authorized=self.authorized, valid=self.valid,
                          wall_clock=wall_clock)
