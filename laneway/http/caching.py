@@ -9,7 +9,10 @@ Requests. Only GET and HEAD without a body are cached. A client's ``Cache-Contro
 no-cache`` (or ``Pragma: no-cache``) skips the lookup and the wait, and its response still
 refreshes the store; ``no-store`` skips the store altogether (RFC 9111 5.2.1.4, 5.2.1.5).
 An unsafe method (POST, PUT, DELETE, PATCH...) answered without an error drops the stored
-entries of its target (RFC 9111 4.4).
+entries of its target (RFC 9111 4.4). A ``Range`` request bypasses the store (the server
+answers it, 206 or not, and nothing is stored). The preconditions of a request that may be
+answered from the store are kept from the server and evaluated by laneway on a hit
+(laneway.policies.cache.conditions); on a miss the client gets the whole answer.
 NGINX ignores both unless told otherwise (``proxy_cache_bypass``) so that clients cannot
 push load onto servers; laneway honours them as the RFC says, because a client can already
 miss the cache at will with a fresh query string, so ignoring them protects nothing. These
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from laneway.http.messages import status_line
 from laneway.policies.cache import INVALIDATE, LOOKUP, PASS, REFRESH, Entry, Fill, RouteCache, header_in
+from laneway.policies.cache.conditions import NOT_MODIFIED, PRECONDITION_FAILED, split_conditions
 from laneway.policies.cache.freshness import directives
 
 if TYPE_CHECKING:
@@ -44,6 +48,7 @@ def cache_fill(cache: RouteCache, pool: str, host: bytes, target: bytes, headers
         if has_body:
             return None
         mode = LOOKUP
+        conditions: list[bytes] = []
         control = header_in(headers, b"cache-control")
         if control is not None:
             said = directives(control.lower())
@@ -52,10 +57,15 @@ def cache_fill(cache: RouteCache, pool: str, host: bytes, target: bytes, headers
             pragma = header_in(headers, b"pragma")  # HTTP/1.0's, read only without Cache-Control
             if pragma is not None and b"no-cache" in pragma.lower():
                 mode = REFRESH
+        if mode != PASS and header_in(headers, b"range") is not None:
+            mode = PASS  # a part of a body: the server answers it, and nothing is stored
+        if mode != PASS:
+            headers, conditions = split_conditions(headers)
     elif method in SAFE:
         return None
     else:
         mode = INVALIDATE
+        conditions = []
     # GET and HEAD share entries: the method class is GET for both. The pool is part of the
     # key so that the arms of a split never answer for each other.
     key = (b"GET", pool.encode(), host.lower(), target,
@@ -63,17 +73,22 @@ def cache_fill(cache: RouteCache, pool: str, host: bytes, target: bytes, headers
     fill = Fill(cache.store, key, headers, authorized=header_in(headers, b"authorization") is not None,
                 valid=cache.valid)
     fill.mode = mode
+    fill.conditions = conditions
     fill.lock_timeout = cache.lock_timeout if cache.lock and method == b"GET" else 0.0
     return fill
 
 
-def cached_response(entry: Entry, now: float, *, head: bool, http11: bool, keep_alive: bool,
+def cached_response(entry: Entry, now: float, status: int, *, head: bool, http11: bool, keep_alive: bool,
                     extra: bytes) -> bytes:
-    """A whole response from ``entry``: its status and fields, laneway's framing, ``Age``
-    (RFC 9111 5.1), ``X-Cache: HIT`` and ``extra`` (CRLF-led lines), and the body unless
-    it answers a HEAD."""
-    parts = [status_line(entry.status)[:-2], entry.fields]
-    if entry.status != 204:
+    """A whole response from ``entry``: ``status`` (the entry's, or 304 or 412 from the
+    request's preconditions), the entry's fields (none for a 412), laneway's framing,
+    ``Age`` (RFC 9111 5.1), ``X-Cache: HIT`` and ``extra`` (CRLF-led lines), and the body
+    unless it answers a HEAD or is a 304 or 412."""
+    whole = status == entry.status
+    parts = [status_line(status)[:-2], entry.fields if status != PRECONDITION_FAILED else b""]
+    if status == PRECONDITION_FAILED:
+        parts.append(b"\r\nContent-Length: 0")
+    elif status != 204 and status != NOT_MODIFIED:
         parts.append(b"\r\nContent-Length: %d" % len(entry.body))
     parts.append(b"\r\nAge: %d" % int(entry.age(now)))
     parts.append(X_CACHE_HIT)
@@ -83,7 +98,7 @@ def cached_response(entry: Entry, now: float, *, head: bool, http11: bool, keep_
         parts.append(b"\r\nConnection: keep-alive")
     parts.append(extra)
     parts.append(b"\r\n\r\n")
-    if not head:
+    if whole and not head:
         parts.append(entry.body)
     return b"".join(parts)
 

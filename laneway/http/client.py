@@ -52,6 +52,7 @@ from laneway.http.redirect import https_redirect
 from laneway.http.upstream import UpstreamConnection
 from laneway.policies import BY_CLIENT, BY_HEADER, Guard
 from laneway.policies.cache import INVALIDATE, LOOKUP
+from laneway.policies.cache.conditions import evaluate
 from laneway.routing import Split, parse_client_address
 from laneway.routing.answer import Answer
 from laneway.upstream.latency import LATENCY_BOUNDS, count_time
@@ -383,6 +384,15 @@ class ClientConnection(asyncio.Protocol):
             # Before the head for the server is built: the persistence cookie is taken out.
             stick = guard.persistence.stick(self, response_extra)
 
+        fill = None
+        if guard is not None and guard.cache is not None and not upgrade:
+            fill = cache_fill(guard.cache, pool.name, self.host or b"", self.url, self.headers, method,
+                              has_body=has_body)
+            if fill is not None and fill.conditions:
+                # Preconditions are laneway's to answer for a request the store may answer: the
+                # server gets them not, so that its answer is whole and can be stored (caching.py).
+                self.headers = fill.request_headers
+
         request_id = None
         extra = b""
         if self.request_id_header is not None:
@@ -414,9 +424,7 @@ class ClientConnection(asyncio.Protocol):
                     exchange.compress = guard.compression
             if chunked and guard.max_body_size is not None:
                 exchange.body_room = guard.max_body_size
-            if guard.cache is not None and not upgrade:
-                exchange.fill = cache_fill(guard.cache, pool.name, self.host or b"", self.url, self.headers,
-                                           method, has_body=has_body)
+            exchange.fill = fill
             if delay > 0:
                 exchange.not_before = self.loop.time() + delay
             exchange.stick = stick
@@ -663,8 +671,9 @@ class ClientConnection(asyncio.Protocol):
             return False
         fill.store.hits += 1
         exchange.fill = None
-        exchange.status = entry.status
-        exchange.local = cached_response(entry, now, head=exchange.is_head, http11=exchange.http11,
+        status = evaluate(entry.status, entry.fields, fill.conditions) if fill.conditions else entry.status
+        exchange.status = status
+        exchange.local = cached_response(entry, now, status, head=exchange.is_head, http11=exchange.http11,
                                          keep_alive=exchange.client_keep_alive, extra=exchange.response_extra)
         self.loop.call_soon(self.answer_due, exchange)
         return True

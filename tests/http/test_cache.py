@@ -388,3 +388,29 @@ def test_an_unsafe_request_that_succeeds_drops_the_entry(balancer: Callable[...,
     assert get(running, "/status?code=200", **{"X-Tenant": "a"}).headers["x-cache"] == "MISS"
     assert get(running, "/status?code=200", **{"X-Tenant": "b"}).headers["x-cache"] == "MISS"
     assert get(running, "/status?code=404").headers["x-cache"] == "HIT"
+
+
+def test_preconditions_are_answered_from_the_store(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:max-age=60", 'ETag:"v1"')
+    first = get(running, target, **{"If-None-Match": '"v1"'})
+    # The server never sees the precondition, so its answer is whole and is stored.
+    assert (first.status_code, first.text, first.headers["x-cache"]) == (200, "ok", "MISS")
+    [request] = [r for r in running.backend.requests if r.target == target]
+    assert request.header("if-none-match") is None
+    not_modified = get(running, target, **{"If-None-Match": '"v1"'})
+    assert (not_modified.status_code, not_modified.content) == (304, b"")
+    assert not_modified.headers["etag"] == '"v1"' and not_modified.headers["x-cache"] == "HIT"
+    changed = get(running, target, **{"If-None-Match": '"v0"'})
+    assert (changed.status_code, changed.text) == (200, "ok")
+    assert get(running, target, **{"If-Match": '"v0"'}).status_code == 412
+    assert seen(running, target) == 1
+
+
+def test_a_range_request_goes_to_the_server(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"})
+    get(running, "/bytes?n=100")
+    ranged = get(running, "/bytes?n=100", Range="bytes=0-9")
+    assert ranged.headers["x-cache"] == "BYPASS"
+    assert [r.header("range") for r in running.backend.requests if r.target == "/bytes?n=100"] == [
+        None, "bytes=0-9"]

@@ -213,9 +213,9 @@ class Fill:
     waiters back; later calls do nothing.
     """
 
-    __slots__ = ("authorized", "claimed", "fields", "initial_age", "key", "lifetime", "lock_timeout",
-                 "mode", "open", "parts", "request_headers", "size", "slot", "status", "store", "valid",
-                 "vary", "waiters")
+    __slots__ = ("authorized", "claimed", "conditions", "fields", "initial_age", "key", "lifetime",
+                 "lock_timeout", "mode", "open", "parts", "request_headers", "size", "slot", "status",
+                 "store", "valid", "vary", "waiters")
 
     def __init__(self, store: CacheStore, key: Key, request_headers: list[bytes], *,
                  authorized: bool, valid: dict[int, float]) -> None:
@@ -226,6 +226,7 @@ class Fill:
         self.request_headers = request_headers  # for the values of the headers Vary names
         self.authorized = authorized
         self.mode = LOOKUP
+        self.conditions: list[bytes] = []  # the request's preconditions, kept from the server
         self.lock_timeout = 0.0  # > 0: the first miss for the key goes on, others wait this long
         self.claimed = False
         self.open = True
