@@ -649,6 +649,7 @@ class ClientConnection(asyncio.Protocol):
             if fill.mode != INVALIDATE:
                 store.bypasses += 1  # the client asked for a fresh answer (no-cache, no-store)
                 exchange.response_extra += X_CACHE_BYPASS
+                exchange.cache_status = "BYPASS"
             return False
         if self.answer_from_store(exchange):
             return True
@@ -659,6 +660,7 @@ class ClientConnection(asyncio.Protocol):
                 return True
         store.misses += 1
         exchange.response_extra += X_CACHE_MISS
+        exchange.cache_status = "MISS"
         return False
 
     def answer_from_store(self, exchange: Exchange) -> bool:
@@ -671,6 +673,7 @@ class ClientConnection(asyncio.Protocol):
             return False
         fill.store.hits += 1
         exchange.fill = None
+        exchange.cache_status = "HIT"
         status = evaluate(entry.status, entry.fields, fill.conditions) if fill.conditions else entry.status
         exchange.status = status
         exchange.local = cached_response(entry, now, status, head=exchange.is_head, http11=exchange.http11,
@@ -686,6 +689,7 @@ class ClientConnection(asyncio.Protocol):
         assert fill is not None
         fill.store.misses += 1
         exchange.response_extra += X_CACHE_MISS
+        exchange.cache_status = "MISS"
         self.proceed(exchange)
 
     def answer_due(self, exchange: Exchange) -> None:

@@ -35,6 +35,7 @@ class Exchange:
         "body_room",
         "body_sent",
         "bytes_out",
+        "cache_status",
         "chunked",
         "client",
         "client_keep_alive",
@@ -101,6 +102,7 @@ class Exchange:
         self.stick: Stick | None = None  # the route's session persistence, when it has one
         # On a route with a cache: the request's key, and the response on its way into the store.
         self.fill: Fill | None = None
+        self.cache_status: str | None = None  # HIT, MISS or BYPASS, for the access log
         self.head_sent = False
         self.body_sent = False  # a byte of the body reached a server: the request cannot be replayed
         # Response side.

@@ -3,7 +3,9 @@ the requests it really gets."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -414,3 +416,18 @@ def test_a_range_request_goes_to_the_server(balancer: Callable[..., Balancer]) -
     assert ranged.headers["x-cache"] == "BYPASS"
     assert [r.header("range") for r in running.backend.requests if r.target == "/bytes?n=100"] == [
         None, "bytes=0-9"]
+
+
+def test_the_access_log_says_hit_or_miss(balancer: Callable[..., Balancer], tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    running = balancer(1, routes=[{"match": {"path_prefix": "/cached"}, "pool": "p",
+                                   "cache": {"store": "pages", "valid": {200: "1m"}}}, {"pool": "p"}],
+                       top={"caches": {"pages": {"max_size": "1MiB"}}}, access_log={"path": str(log)})
+    for target in ("/cached", "/cached", "/plain"):
+        get(running, target)
+    get(running, "/cached", **{"Cache-Control": "no-cache"})
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 4, message="4 access log lines")
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(entry["target"], entry["cache"]) for entry in entries] == [
+        ("/cached", "MISS"), ("/cached", "HIT"), ("/plain", None), ("/cached", "BYPASS")]
+    assert entries[1]["server"] is None and entries[1]["status"] == 200
