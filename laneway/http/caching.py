@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from laneway.http.compression import compressor, weaken_etag, worth_compressing
 from laneway.http.messages import status_line
 from laneway.policies.cache import INVALIDATE, LOOKUP, PASS, REFRESH, Entry, Fill, RouteCache, header_in
 from laneway.policies.cache.conditions import NOT_MODIFIED, PRECONDITION_FAILED, split_conditions
@@ -31,6 +32,7 @@ from laneway.policies.cache.freshness import directives
 if TYPE_CHECKING:
     from laneway.http.client import ClientConnection
     from laneway.http.exchange import Exchange
+    from laneway.policies.compression import Compression
 
 X_CACHE_HIT = b"\r\nX-Cache: HIT"
 X_CACHE_MISS = b"\r\nX-Cache: MISS"
@@ -79,17 +81,25 @@ def cache_fill(cache: RouteCache, pool: str, host: bytes, target: bytes, headers
 
 
 def cached_response(entry: Entry, now: float, status: int, *, head: bool, http11: bool, keep_alive: bool,
-                    extra: bytes) -> bytes:
+                    extra: bytes, compress: Compression | None = None) -> bytes:
     """A whole response from ``entry``: ``status`` (the entry's, or 304 or 412 from the
     request's preconditions), the entry's fields (none for a 412), laneway's framing,
     ``Age`` (RFC 9111 5.1), ``X-Cache: HIT`` and ``extra`` (CRLF-led lines), and the body
-    unless it answers a HEAD or is a 304 or 412."""
+    unless it answers a HEAD or is a 304 or 412. ``compress``: the route's compression, when
+    the client accepts gzip."""
     whole = status == entry.status
-    parts = [status_line(status)[:-2], entry.fields if status != PRECONDITION_FAILED else b""]
+    fields, body = entry.fields, entry.body
+    if compress is not None and whole and status == 200 and not head and body \
+            and worth_compressing(fields, b"%d" % len(body), compress):
+        # As for answers from servers (laneway.http.compression), in one go: the body is whole.
+        gzip = compressor(compress)
+        body = gzip.compress(body) + gzip.flush()
+        fields = weaken_etag(fields) + b"\r\nContent-Encoding: gzip\r\nVary: Accept-Encoding"
+    parts = [status_line(status)[:-2], fields if status != PRECONDITION_FAILED else b""]
     if status == PRECONDITION_FAILED:
         parts.append(b"\r\nContent-Length: 0")
     elif status != 204 and status != NOT_MODIFIED:
-        parts.append(b"\r\nContent-Length: %d" % len(entry.body))
+        parts.append(b"\r\nContent-Length: %d" % len(body))
     parts.append(b"\r\nAge: %d" % int(entry.age(now)))
     parts.append(X_CACHE_HIT)
     if not keep_alive:
@@ -99,7 +109,7 @@ def cached_response(entry: Entry, now: float, status: int, *, head: bool, http11
     parts.append(extra)
     parts.append(b"\r\n\r\n")
     if whole and not head:
-        parts.append(entry.body)
+        parts.append(body)
     return b"".join(parts)
 
 

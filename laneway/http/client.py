@@ -677,7 +677,8 @@ class ClientConnection(asyncio.Protocol):
         status = evaluate(entry.status, entry.fields, fill.conditions) if fill.conditions else entry.status
         exchange.status = status
         exchange.local = cached_response(entry, now, status, head=exchange.is_head, http11=exchange.http11,
-                                         keep_alive=exchange.client_keep_alive, extra=exchange.response_extra)
+                                         keep_alive=exchange.client_keep_alive, extra=exchange.response_extra,
+                                         compress=exchange.compress)
         self.loop.call_soon(self.answer_due, exchange)
         return True
 

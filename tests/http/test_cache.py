@@ -431,3 +431,19 @@ def test_the_access_log_says_hit_or_miss(balancer: Callable[..., Balancer], tmp_
     assert [(entry["target"], entry["cache"]) for entry in entries] == [
         ("/cached", "MISS"), ("/cached", "HIT"), ("/plain", None), ("/cached", "BYPASS")]
     assert entries[1]["server"] is None and entries[1]["status"] == 200
+
+
+def test_hits_are_compressed_like_answers_from_servers(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(1, routes=[{"pool": "p", "compression": {"types": ["application/octet-stream"]},
+                                   "cache": {"store": "pages", "valid": {200: "1m"}}}],
+                       top={"caches": {"pages": {"max_size": "1MiB"}}})
+    body = b"".join(blocks(50_000))
+    miss = get(running, "/bytes?n=50000", **{"Accept-Encoding": "gzip"})
+    hit = get(running, "/bytes?n=50000", **{"Accept-Encoding": "gzip"})
+    plain = get(running, "/bytes?n=50000", **{"Accept-Encoding": "identity"})
+    assert [answer.headers["x-cache"] for answer in (miss, hit, plain)] == ["MISS", "HIT", "HIT"]
+    assert miss.headers["content-encoding"] == hit.headers["content-encoding"] == "gzip"
+    assert hit.headers["vary"] == "Accept-Encoding" and int(hit.headers["content-length"]) > 0
+    assert miss.content == hit.content == plain.content == body  # httpx decompresses
+    assert "content-encoding" not in plain.headers
+    assert seen(running, "/bytes?n=50000") == 1
