@@ -447,3 +447,19 @@ def test_hits_are_compressed_like_answers_from_servers(balancer: Callable[..., B
     assert miss.content == hit.content == plain.content == body  # httpx decompresses
     assert "content-encoding" not in plain.headers
     assert seen(running, "/bytes?n=50000") == 1
+
+
+def test_without_the_lock_concurrent_misses_all_go_to_the_server(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer, valid={200: "1m"}, lock=False)
+    connections = [RawConnection(running.address) for _ in range(5)]
+    try:
+        for connection in connections:
+            connection.send(request("GET", "/?hold=1").encode())
+        wait_for(lambda: seen(running, "/?hold=1") == 5, message="every request at the server")
+        running.backend.release()
+        answers = [connection.read_response() for connection in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+    assert [(answer.status, answer.header("x-cache")) for answer in answers] == [(200, "MISS")] * 5
+    assert get(running, "/?hold=1").headers["x-cache"] == "HIT"
