@@ -5,18 +5,22 @@ Only routes with a ``cache`` reach this module (the client connection tests
 ``guard.cache`` and ``exchange.fill`` for ``None``, nothing more), so it stays out of the
 compiled hot path.
 
-Requests. Only GET and HEAD without a body are cached. A client's ``Cache-Control:
-no-cache`` (or ``Pragma: no-cache``) skips the lookup and the wait, and its response still
-refreshes the store; ``no-store`` skips the store altogether (RFC 9111 5.2.1.4, 5.2.1.5).
-An unsafe method (POST, PUT, DELETE, PATCH...) answered without an error drops the stored
-entries of its target (RFC 9111 4.4). A ``Range`` request bypasses the store (the server
-answers it, 206 or not, and nothing is stored). The preconditions of a request that may be
-answered from the store are kept from the server and evaluated by laneway on a hit
-(laneway.policies.cache.conditions); on a miss the client gets the whole answer.
-NGINX ignores both unless told otherwise (``proxy_cache_bypass``) so that clients cannot
-push load onto servers; laneway honours them as the RFC says, because a client can already
-miss the cache at will with a fresh query string, so ignoring them protects nothing. These
-answers say ``X-Cache: BYPASS``.
+Requests (``cache_fill`` decides once, at the request head):
+
+- GET and HEAD without a body are looked up (``LOOKUP``); a GET that misses may fill the
+  store, and waits for another GET for the same key already on its way (the lock).
+- A client's ``Cache-Control: no-cache`` (or ``Pragma: no-cache``) skips the lookup and
+  the wait, and its answer still refreshes the store (``REFRESH``); ``no-store`` skips the
+  store altogether (``PASS``; RFC 9111 5.2.1.4, 5.2.1.5). NGINX ignores both unless told
+  otherwise (``proxy_cache_bypass``) so that clients cannot push load onto servers; laneway
+  honours them as the RFC says, because a client can already miss the cache at will with a
+  fresh query string, so ignoring them protects nothing. These answers say ``X-Cache: BYPASS``.
+- A ``Range`` request is a ``PASS`` too: the server answers the range, nothing is stored.
+- The preconditions of a request the store may answer are kept from the server (as NGINX
+  does), so that its answer is whole and can be stored, and evaluated by laneway on a hit
+  (laneway.policies.cache.conditions); on a miss the client gets the whole answer.
+- An unsafe method (POST, PUT, DELETE, PATCH...) answered without an error drops the
+  stored entries of its target (``INVALIDATE``; RFC 9111 4.4).
 """
 
 from __future__ import annotations
