@@ -1,45 +1,19 @@
 """Response caching end to end: a running laneway in front of a real backend that counts
-the requests it really gets."""
+the requests it really gets. What is stored, for how long, under which key, in what bound."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
 
+from tests.http.cache_support import caching, get, request, seen, with_headers
 from tests.support.balancer import Balancer, wait_for
 from tests.support.payload import blocks
 from tests.support.raw import RawConnection
-
-
-def caching(balancer: Callable[..., Balancer], *, store: dict[str, Any] | None = None,
-            pool: dict[str, Any] | None = None, **cache: Any) -> Balancer:
-    """Everything cached in store ``pages`` (1 MiB unless ``store`` says otherwise)."""
-    return balancer(1, routes=[{"pool": "p", "cache": {"store": "pages", **cache}}], pool=pool,
-                    top={"caches": {"pages": store or {"max_size": "1MiB"}}})
-
-
-def seen(running: Balancer, target: str) -> int:
-    """Requests for ``target`` the backend has received."""
-    return sum(1 for request in running.backend.requests if request.target == target)
-
-
-def request(method: str, target: str) -> str:
-    return f"{method} {target} HTTP/1.1\r\nHost: site.test\r\n\r\n"
-
-
-def with_headers(*fields: str) -> str:
-    """A target the backend answers "ok" with these response header fields ("Name:value")."""
-    return "/response-headers?" + "&".join(f"h={quote(field, safe=':=,')}" for field in fields)
-
-
-def get(running: Balancer, target: str, **headers: str) -> httpx.Response:
-    return running.get(target, headers={"Host": "site.test", **headers})
 
 
 def test_the_second_request_is_a_hit_and_the_server_sees_one(balancer: Callable[..., Balancer]) -> None:
@@ -113,15 +87,6 @@ def test_not_cached(balancer: Callable[..., Balancer], fields: list[str], header
     assert seen(running, target) == 2
 
 
-def test_an_authorized_request_is_cached_when_the_response_is_public(
-        balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer)
-    target = with_headers("Cache-Control:public,max-age=60")
-    get(running, target, Authorization="Bearer x")
-    assert get(running, target).headers["x-cache"] == "HIT"
-    assert seen(running, target) == 1
-
-
 def test_vary_keeps_an_entry_per_value(balancer: Callable[..., Balancer]) -> None:
     running = caching(balancer)
     target = with_headers("Cache-Control:max-age=60", "Vary:Accept-Language")
@@ -148,35 +113,6 @@ def test_the_query_is_part_of_the_key(balancer: Callable[..., Balancer]) -> None
     for target in (one, two, one, two):
         get(running, target)
     assert seen(running, one) == 1 and seen(running, two) == 1
-
-
-def test_a_client_asking_for_a_fresh_answer_bypasses_the_lookup(balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer)
-    target = with_headers("Cache-Control:max-age=60")
-    get(running, target)
-    fresh = get(running, target, **{"Cache-Control": "no-cache"})
-    assert fresh.headers["x-cache"] == "BYPASS"
-    assert get(running, target, Pragma="no-cache").headers["x-cache"] == "BYPASS"
-    assert get(running, target, **{"Cache-Control": "no-store"}).headers["x-cache"] == "BYPASS"
-    assert get(running, target).headers["x-cache"] == "HIT"
-    assert seen(running, target) == 4
-    assert running.runtime.caches["pages"].bypasses == 3
-
-
-def test_no_store_from_the_client_stores_nothing(balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer)
-    target = with_headers("Cache-Control:max-age=60")
-    get(running, target, **{"Cache-Control": "no-store"})
-    assert get(running, target).headers["x-cache"] == "MISS"
-
-
-def test_only_get_and_head_are_cached(balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer, valid={200: "1m"})
-    with running.client() as client:
-        for _ in range(2):
-            response = client.post("/echo", content=b"data")
-            assert response.text == "data" and "x-cache" not in response.headers
-    assert seen(running, "/echo") == 2
 
 
 def test_routes_without_a_cache_are_untouched(balancer: Callable[..., Balancer]) -> None:
@@ -250,82 +186,6 @@ def test_a_hit_keeps_its_place_among_pipelined_requests(balancer: Callable[..., 
     assert [answer.body for answer in answers] == [b"ok", b"ok", b"".join(blocks(10))]
 
 
-def waiting(running: Balancer) -> int:
-    """Requests waiting for another's response to be stored."""
-    store = running.runtime.caches["pages"]
-    return int(running.call(lambda: sum(len(fill.waiters) for fill in store.fills.values())))
-
-
-def concurrent_misses(running: Balancer, target: str, count: int = 20) -> list[Any]:
-    """``count`` clients ask for ``target`` at once while the server holds the first answer;
-    their responses once it lets go."""
-    connections = [RawConnection(running.address) for _ in range(count)]
-    try:
-        for connection in connections:
-            connection.send(request("GET", target).encode())
-        wait_for(lambda: running.backend.holding, message="the first request at the server")
-        wait_for(lambda: waiting(running) == count - 1, message="the others waiting for it")
-        running.backend.release()
-        return [connection.read_response() for connection in connections]
-    finally:
-        for connection in connections:
-            connection.close()
-
-
-def test_concurrent_misses_for_one_key_send_one_request(balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer, valid={200: "1m"})
-    answers = concurrent_misses(running, "/?hold=1")
-    assert [(answer.status, answer.body) for answer in answers] == [(200, b"ok")] * 20
-    assert sorted(answer.header("x-cache") for answer in answers) == ["HIT"] * 19 + ["MISS"]
-    assert seen(running, "/?hold=1") == 1
-    assert running.runtime.caches["pages"].fills == {}
-
-
-def test_waiters_go_to_the_server_when_the_answer_is_not_cacheable(balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer)  # no valid: a response without Cache-Control is not stored
-    answers = concurrent_misses(running, "/?hold=1")
-    assert [(answer.status, answer.header("x-cache")) for answer in answers] == [(200, "MISS")] * 20
-    assert seen(running, "/?hold=1") == 20
-
-
-def test_waiters_go_to_the_server_when_the_first_fails(balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer, valid={200: "1m"}, pool={"retries": 0})
-    answers = concurrent_misses(running, "/close?hold=1")
-    assert [answer.status for answer in answers] == [502] * 20
-    assert seen(running, "/close?hold=1") == 20
-
-
-def test_the_wait_is_bounded_by_lock_timeout(balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer, valid={200: "1m"}, lock_timeout="0.2s")
-    connections = [RawConnection(running.address) for _ in range(5)]
-    try:
-        for connection in connections:
-            connection.send(b"GET /?hold=1 HTTP/1.1\r\nHost: site.test\r\n\r\n")
-        # The first stays held; after 0.2 s the others go to the server themselves.
-        wait_for(lambda: seen(running, "/?hold=1") == 5, message="every request at the server")
-        running.backend.release()
-        answers = [connection.read_response() for connection in connections]
-    finally:
-        for connection in connections:
-            connection.close()
-    assert [(answer.status, answer.header("x-cache")) for answer in answers] == [(200, "MISS")] * 5
-
-
-def test_a_waiting_client_that_leaves_is_forgotten(balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer, valid={200: "1m"})
-    first, second = RawConnection(running.address), RawConnection(running.address)
-    with first, second:
-        first.send(b"GET /?hold=1 HTTP/1.1\r\nHost: site.test\r\n\r\n")
-        wait_for(lambda: running.backend.holding, message="the first request at the server")
-        second.send(b"GET /?hold=1 HTTP/1.1\r\nHost: site.test\r\n\r\n")
-        wait_for(lambda: waiting(running) == 1, message="the second waiting")
-        second.close()
-        running.backend.release()
-        assert first.read_response().body == b"ok"
-    assert get(running, "/?hold=1").headers["x-cache"] == "HIT"
-    assert running.runtime.caches["pages"].fills == {}
-
-
 def test_a_reload_keeps_a_store_whose_settings_did_not_change(balancer: Callable[..., Balancer]) -> None:
     running = caching(balancer)
     target = with_headers("Cache-Control:max-age=60")
@@ -374,50 +234,6 @@ def test_expires_sets_the_lifetime(balancer: Callable[..., Balancer]) -> None:
     assert seen(running, fresh) == 1 and seen(running, stale) == 2
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
-def test_an_unsafe_request_that_succeeds_drops_the_entry(balancer: Callable[..., Balancer],
-                                                          method: str) -> None:
-    running = caching(balancer, valid={200: "1m", 404: "1m"}, key_headers=["X-Tenant"])
-    for tenant in ("a", "b"):
-        get(running, "/status?code=200", **{"X-Tenant": tenant})
-    get(running, "/status?code=404")
-    with running.client() as client:
-        changed = client.request(method, "/status?code=200", content=b"new", headers={"Host": "site.test"})
-        failed = client.request(method, "/status?code=404", content=b"new", headers={"Host": "site.test"})
-    assert (changed.status_code, failed.status_code) == (200, 404)
-    assert "x-cache" not in changed.headers
-    # Every entry of the changed target is gone, whatever its key headers; an error changes nothing.
-    assert get(running, "/status?code=200", **{"X-Tenant": "a"}).headers["x-cache"] == "MISS"
-    assert get(running, "/status?code=200", **{"X-Tenant": "b"}).headers["x-cache"] == "MISS"
-    assert get(running, "/status?code=404").headers["x-cache"] == "HIT"
-
-
-def test_preconditions_are_answered_from_the_store(balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer)
-    target = with_headers("Cache-Control:max-age=60", 'ETag:"v1"')
-    first = get(running, target, **{"If-None-Match": '"v1"'})
-    # The server never sees the precondition, so its answer is whole and is stored.
-    assert (first.status_code, first.text, first.headers["x-cache"]) == (200, "ok", "MISS")
-    [request] = [r for r in running.backend.requests if r.target == target]
-    assert request.header("if-none-match") is None
-    not_modified = get(running, target, **{"If-None-Match": '"v1"'})
-    assert (not_modified.status_code, not_modified.content) == (304, b"")
-    assert not_modified.headers["etag"] == '"v1"' and not_modified.headers["x-cache"] == "HIT"
-    changed = get(running, target, **{"If-None-Match": '"v0"'})
-    assert (changed.status_code, changed.text) == (200, "ok")
-    assert get(running, target, **{"If-Match": '"v0"'}).status_code == 412
-    assert seen(running, target) == 1
-
-
-def test_a_range_request_goes_to_the_server(balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer, valid={200: "1m"})
-    get(running, "/bytes?n=100")
-    ranged = get(running, "/bytes?n=100", Range="bytes=0-9")
-    assert ranged.headers["x-cache"] == "BYPASS"
-    assert [r.header("range") for r in running.backend.requests if r.target == "/bytes?n=100"] == [
-        None, "bytes=0-9"]
-
-
 def test_the_access_log_says_hit_or_miss(balancer: Callable[..., Balancer], tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     running = balancer(1, routes=[{"match": {"path_prefix": "/cached"}, "pool": "p",
@@ -447,19 +263,3 @@ def test_hits_are_compressed_like_answers_from_servers(balancer: Callable[..., B
     assert miss.content == hit.content == plain.content == body  # httpx decompresses
     assert "content-encoding" not in plain.headers
     assert seen(running, "/bytes?n=50000") == 1
-
-
-def test_without_the_lock_concurrent_misses_all_go_to_the_server(balancer: Callable[..., Balancer]) -> None:
-    running = caching(balancer, valid={200: "1m"}, lock=False)
-    connections = [RawConnection(running.address) for _ in range(5)]
-    try:
-        for connection in connections:
-            connection.send(request("GET", "/?hold=1").encode())
-        wait_for(lambda: seen(running, "/?hold=1") == 5, message="every request at the server")
-        running.backend.release()
-        answers = [connection.read_response() for connection in connections]
-    finally:
-        for connection in connections:
-            connection.close()
-    assert [(answer.status, answer.header("x-cache")) for answer in answers] == [(200, "MISS")] * 5
-    assert get(running, "/?hold=1").headers["x-cache"] == "HIT"
