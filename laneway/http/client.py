@@ -648,8 +648,7 @@ class ClientConnection(asyncio.Protocol):
         if fill.mode != LOOKUP:
             if fill.mode != INVALIDATE:
                 store.bypasses += 1  # the client asked for a fresh answer (no-cache, no-store)
-                exchange.response_extra += X_CACHE_BYPASS
-                exchange.cache_status = "BYPASS"
+                self.note_cache(exchange, "BYPASS", X_CACHE_BYPASS)
             return False
         if self.answer_from_store(exchange):
             return True
@@ -659,9 +658,19 @@ class ClientConnection(asyncio.Protocol):
                 FillWaiter(self, exchange, first, fill.lock_timeout)
                 return True
         store.misses += 1
-        exchange.response_extra += X_CACHE_MISS
-        exchange.cache_status = "MISS"
+        self.note_cache(exchange, "MISS", X_CACHE_MISS)
         return False
+
+    @staticmethod
+    def note_cache(exchange: Exchange, status: str, header: bytes) -> None:
+        """The cache's verdict on a request that goes to a server: for the access log, and as
+        a header of the server's answer."""
+        exchange.cache_status = status
+        exchange.response_extra += header
+        stick = exchange.stick
+        if stick is not None:  # persistence sets response_extra anew from these when it picks
+            stick.extra += header
+            stick.response_extra += header
 
     def answer_from_store(self, exchange: Exchange) -> bool:
         """Answer the exchange from a fresh stored response, if there is one."""
@@ -689,8 +698,7 @@ class ClientConnection(asyncio.Protocol):
         fill = exchange.fill
         assert fill is not None
         fill.store.misses += 1
-        exchange.response_extra += X_CACHE_MISS
-        exchange.cache_status = "MISS"
+        self.note_cache(exchange, "MISS", X_CACHE_MISS)
         self.proceed(exchange)
 
     def answer_due(self, exchange: Exchange) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -263,3 +264,14 @@ def test_hits_are_compressed_like_answers_from_servers(balancer: Callable[..., B
     assert miss.content == hit.content == plain.content == body  # httpx decompresses
     assert "content-encoding" not in plain.headers
     assert seen(running, "/bytes?n=50000") == 1
+
+
+@pytest.mark.parametrize("persistence", [{"source": {"expire": "30m"}}, {"cookie": {}}])
+def test_a_route_with_persistence_caches_too(balancer: Callable[..., Balancer],
+                                             persistence: dict[str, Any]) -> None:
+    running = balancer(1, routes=[{"pool": "p", "persistence": persistence,
+                                   "cache": {"store": "pages", "valid": {200: "1m"}}}],
+                       top={"caches": {"pages": {"max_size": "1MiB"}}})
+    miss, hit = get(running, "/page"), get(running, "/page")
+    assert (miss.headers["x-cache"], hit.headers["x-cache"]) == ("MISS", "HIT")
+    assert seen(running, "/page") == 1
