@@ -275,3 +275,13 @@ def test_a_route_with_persistence_caches_too(balancer: Callable[..., Balancer],
     miss, hit = get(running, "/page"), get(running, "/page")
     assert (miss.headers["x-cache"], hit.headers["x-cache"]) == ("MISS", "HIT")
     assert seen(running, "/page") == 1
+
+
+def test_a_heads_answer_fills_nothing(balancer: Callable[..., Balancer]) -> None:
+    running = caching(balancer)
+    target = with_headers("Cache-Control:max-age=60")
+    with running.client() as client:
+        head = client.head(target, headers={"Host": "site.test"})
+    assert (head.status_code, head.headers["x-cache"], head.content) == (200, "MISS", b"")
+    assert [get(running, target).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
+    assert seen(running, target) == 2
