@@ -26,6 +26,7 @@ from laneway.admin.dashboard import dashboard_routes, static_files
 from laneway.admin.errors import AdminError, ErrorBody, install_error_handlers
 from laneway.admin.metrics import metrics_registry, metrics_response
 from laneway.admin.views import (
+    CacheView,
     ListenerView,
     Liveness,
     OperatorState,
@@ -33,6 +34,7 @@ from laneway.admin.views import (
     Readiness,
     RouteView,
     ServerView,
+    cache_views,
     listener_views,
     pool_view,
     readiness,
@@ -40,6 +42,7 @@ from laneway.admin.views import (
     server_view,
 )
 from laneway.config import Server as ServerConfig
+from laneway.policies.cache import CacheStore
 from laneway.runtime.reload import ConfigReloader
 from laneway.runtime.server import Runtime
 from laneway.upstream import Pool, Server
@@ -66,6 +69,7 @@ async def runtime_of(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 PoolName = Annotated[str, Path(description="the pool's name, as in the config")]
 Address = Annotated[str, Path(description="the server's host:port, as in the config")]
+CacheName = Annotated[str, Path(description="the cache store's name, as under caches in the config")]
 
 ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": description}
@@ -80,6 +84,14 @@ def find_pool(runtime: Runtime, name: str) -> Pool:
         raise AdminError(404, f"no pool is named {name!r}; pools: {', '.join(sorted(runtime.pools))}",
                          "pool")
     return pool
+
+
+def find_cache(runtime: Runtime, name: str) -> CacheStore:
+    store = runtime.caches.get(name)
+    if store is None:
+        stores = ", ".join(sorted(runtime.caches)) or "(none)"
+        raise AdminError(404, f"no cache store is named {name!r}; stores: {stores}", "name")
+    return store
 
 
 def find_server(runtime: Runtime, pool_name: str, address: str) -> tuple[Pool, Server]:
@@ -142,6 +154,11 @@ def read_routes(token: str | None) -> APIRouter:
     async def one_server(runtime: RuntimeDep, pool: PoolName, address: Address) -> ServerView:
         found_pool, server = find_server(runtime, pool, address)
         return server_view(runtime, found_pool, server)
+
+    @router.get("/caches", response_model=list[CacheView])
+    async def caches(runtime: RuntimeDep) -> list[CacheView]:
+        """Every cache store: its size and what it has answered."""
+        return cache_views(runtime)
 
     return router
 
@@ -227,6 +244,13 @@ def change_routes(token: str | None) -> APIRouter:
                                   "add another first, or drain it instead", "address")
         view = server_view(runtime, found_pool, server)
         runtime.remove_server(pool, server)
+        return view
+
+    @router.delete("/caches/{name}/entries", response_model=CacheView)
+    async def purge_cache(runtime: RuntimeDep, name: CacheName) -> CacheView:
+        """Drop every entry of a cache store (responses on their way in are still stored)."""
+        find_cache(runtime, name).clear()
+        [view] = [view for view in cache_views(runtime) if view.name == name]
         return view
 
     return router

@@ -112,6 +112,31 @@ class RuntimeCollector(Collector):
         yield from (requests, failures, responses, in_flight, durations, connects, weight, up, ejected,
                     takes_traffic, breaker, operator, ejections, breaker_opened, retries, errors, available,
                     ready)
+        yield from cache_metrics(runtime)
+
+
+def cache_metrics(runtime: Runtime) -> Iterator[Metric]:
+    """Per cache store: what it answered, what it holds."""
+    labels = ["store"]
+    hits = CounterMetricFamily("laneway_cache_hits", "Requests answered from the cache store.", labels=labels)
+    misses = CounterMetricFamily("laneway_cache_misses", "Requests on a cached route that went to a server "
+                                 "and might be stored.", labels=labels)
+    bypasses = CounterMetricFamily("laneway_cache_bypasses", "Requests whose client asked for a fresh "
+                                   "answer (Cache-Control no-cache or no-store).", labels=labels)
+    stored = CounterMetricFamily("laneway_cache_stored", "Responses put into the cache store.", labels=labels)
+    evicted = CounterMetricFamily("laneway_cache_evictions", "Entries pushed out to stay within max_size.",
+                                  labels=labels)
+    size = GaugeMetricFamily("laneway_cache_size_bytes", "Bytes the entries take now.", labels=labels)
+    entries = GaugeMetricFamily("laneway_cache_entries", "Responses stored now.", labels=labels)
+    for name, store in runtime.caches.items():
+        hits.add_metric([name], store.hits)
+        misses.add_metric([name], store.misses)
+        bypasses.add_metric([name], store.bypasses)
+        stored.add_metric([name], store.stored)
+        evicted.add_metric([name], store.evicted)
+        size.add_metric([name], store.size)
+        entries.add_metric([name], len(store))
+    yield from (hits, misses, bypasses, stored, evicted, size, entries)
 
 
 def metrics_registry(runtime: Runtime) -> CollectorRegistry:

@@ -101,6 +101,26 @@ class ListenerView(BaseModel):
     pool: str | None = Field(description="tcp: the pool every connection goes to, without routes")
 
 
+class CacheView(BaseModel):
+    name: str
+    entries: int = Field(description="responses stored now")
+    size: int = Field(description="bytes the entries take (bodies, fields and bookkeeping)")
+    max_size: int
+    max_entry_size: int
+    hits: int = Field(description="requests answered from the store")
+    misses: int = Field(description="requests that went to a server and might have been stored")
+    bypasses: int = Field(description="requests whose client asked for a fresh answer (no-cache, no-store)")
+    stored: int = Field(description="responses put into the store")
+    evicted: int = Field(description="entries pushed out to stay within max_size")
+
+
+def cache_views(runtime: Runtime) -> list[CacheView]:
+    return [CacheView(name=name, entries=len(store), size=store.size, max_size=store.max_size,
+                      max_entry_size=store.max_entry_size, hits=store.hits, misses=store.misses,
+                      bypasses=store.bypasses, stored=store.stored, evicted=store.evicted)
+            for name, store in runtime.caches.items()]
+
+
 class Readiness(BaseModel):
     ready: bool
     reasons: list[str] = Field(description="why laneway is not ready; empty when it is")

@@ -7,6 +7,7 @@
     laneway ctl weight POOL ADDRESS N         set its weight
     laneway ctl add POOL ADDRESS [--weight N] [--backup]
     laneway ctl remove POOL ADDRESS
+    laneway ctl purge CACHE                   empty a cache store
 
 The admin URL comes from ``--admin`` or ``LANEWAY_ADMIN_URL`` (default
 http://127.0.0.1:9000), the token from ``--token`` or ``LANEWAY_ADMIN_TOKEN``. Plain
@@ -82,6 +83,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     remove = actions.add_parser("remove", help="remove a server from a pool; requests under way finish")
     add_target(remove)
     remove.set_defaults(command=run, action=remove_server)
+
+    purge = actions.add_parser("purge", help="empty a cache store: what it held is asked of the servers "
+                                              "again")
+    purge.add_argument("cache", metavar="CACHE", help="the store's name, as under caches in the config")
+    purge.set_defaults(command=run, action=purge_cache)
 
     reload = actions.add_parser("reload", help="read the config file again and run it (as SIGHUP); "
                                                "a file with problems changes nothing and they are printed")
@@ -192,6 +198,12 @@ def add_server(client: AdminClient, args: argparse.Namespace) -> str:
 
 def remove_server(client: AdminClient, args: argparse.Namespace) -> str:
     return "removed " + summary(client.call("DELETE", server_path(args)))
+
+
+def purge_cache(client: AdminClient, args: argparse.Namespace) -> str:
+    store = client.call("DELETE", f"/api/caches/{urllib.parse.quote(args.cache, safe='')}/entries")
+    return (f"caches.{store['name']}: emptied; {store['hits']} hits and {store['misses']} misses "
+            "so far")
 
 
 def reload_config(client: AdminClient, args: argparse.Namespace) -> str:

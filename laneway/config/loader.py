@@ -98,8 +98,10 @@ def _describe(error: ValidationError, document: dict[str, Any]) -> list[str]:
 
 
 def _is_union_tag(part: int | str) -> bool:
-    # pydantic puts the validator's name in loc for function-wrapped and literal types.
-    return isinstance(part, str) and (part.startswith("function-") or part.startswith("literal["))
+    # pydantic puts the validator's name in loc for function-wrapped and literal types, and
+    # "[key]" after a mapping's key that is itself wrong (the key already names the place).
+    return isinstance(part, str) and (part.startswith("function-") or part.startswith("literal[")
+                                      or part == "[key]")
 
 
 # What each pydantic type error expected, in the words of a YAML file.

@@ -880,6 +880,55 @@ class RedirectAction(Strict):
         return value
 
 
+# Statuses a cache may store (laneway.policies.cache.freshness.STORABLE; a test keeps the two
+# the same): complete answers that can be given again. 206 needs ranges, 304 a stored response.
+CACHEABLE_STATUSES = (200, 203, 204, 300, 301, 302, 307, 308, 404, 405, 410, 414, 501)
+
+
+class CacheStore(Strict):
+    """A named in-memory cache (NGINX's proxy_cache_path with max_size), shared by the
+    routes that name it (docs/caching.md)."""
+
+    max_size: Size = Field(gt=0, description="the most bytes its entries take together")
+    max_entry_size: Size = Field(default=1024 * 1024, gt=0, description="larger responses are not stored")
+
+    @model_validator(mode="after")
+    def _fits(self) -> CacheStore:
+        if self.max_entry_size > self.max_size:
+            raise ValueError(f"max_entry_size ({self.max_entry_size} bytes) is larger than max_size "
+                             f"({self.max_size} bytes); make it smaller, e.g. max_entry_size: 1MiB")
+        return self
+
+
+def parse_cache_status(value: object) -> int:
+    """A status whose responses may be cached, or ``any`` (0), as keys of ``cache.valid``."""
+    if value == "any":
+        return 0
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value not in CACHEABLE_STATUSES:
+        raise ValueError(f"{value!r} is not a status laneway caches; use one of "
+                         f"{', '.join(map(str, CACHEABLE_STATUSES))} or any")
+    return value
+
+
+CacheStatus = Annotated[int, BeforeValidator(parse_cache_status),
+                        PlainSerializer(lambda status: "any" if status == 0 else status)]
+
+
+class RouteCache(Strict):
+    """Responses of this route kept in a cache store (NGINX's proxy_cache on a location)."""
+
+    store: str = Field(min_length=1, description="a name under caches")
+    # Lifetimes by status for responses that give no freshness of their own (NGINX's
+    # proxy_cache_valid): {200: 10m, 404: 1m, any: 5s}. Without one, such responses are not stored.
+    valid: dict[CacheStatus, Duration] = Field(default_factory=dict)
+    key_headers: list[Annotated[str, Field(pattern=f"^{HEADER_NAME.pattern}$")]] = Field(
+        default_factory=list, description="request headers in the key")
+    lock: bool = True  # concurrent misses for one key wait for the first (proxy_cache_lock)
+    lock_timeout: Duration = Field(default=5.0, gt=0, description="then they go to a server themselves")
+
+
 class Route(Strict):
     match: Match = Match()
     pool: str | None = None
@@ -891,6 +940,7 @@ class Route(Strict):
     respond: Respond | None = None
     redirect: RedirectAction | None = None
     persistence: Persistence | None = None
+    cache: RouteCache | None = None
 
     @field_validator("compression", mode="before")
     @classmethod
@@ -900,7 +950,7 @@ class Route(Strict):
     @property
     def has_policies(self) -> bool:
         return (self.rate_limit is not None or self.max_body_size is not None or self.compression is not None
-                or self.persistence is not None)
+                or self.persistence is not None or self.cache is not None)
 
     @model_validator(mode="after")
     def _action(self) -> Route:
@@ -917,7 +967,7 @@ class Route(Strict):
                              "server, so it takes no persistence; remove it")
         if (self.respond is not None or self.redirect is not None) and self.has_policies:
             raise ValueError(f"a route that laneway answers itself ({actions[0]}) takes no rate_limit, "
-                             "max_body_size or compression; remove them")
+                             "max_body_size, compression or cache; remove them")
         if self.split is not None:
             if not any(arm.weight > 0 for arm in self.split):
                 raise ValueError("split: at least one arm needs a weight above 0")
@@ -1044,7 +1094,9 @@ class Listener(Bound):
         for index, route in enumerate(self.routes):
             wrong += [f"routes[{index}].match.{name}" for name in sorted(route.match.model_fields_set)
                       if name != "sni"]
-            wrong += [f"routes[{index}].{name}" for name in ("split", "sticky", "persistence")
+            wrong += [f"routes[{index}].{name}" for name in ("split", "sticky", "persistence", "rate_limit",
+                                                              "max_body_size", "compression", "cache",
+                                                              "respond", "redirect")
                       if name in route.model_fields_set]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} applies only to protocol http; a tcp listener reads "
@@ -1151,6 +1203,7 @@ class Config(Strict):
     access_log: AccessLog | None = None
     geoip: GeoIP | None = None
     admin: Admin | None = None
+    caches: dict[str, CacheStore] = Field(default_factory=dict)  # named stores routes cache into
 
 
 def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -1183,6 +1236,10 @@ def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:
                 problems.append((f"listeners[{index}].routes[{route_index}].match.country",
                                  "needs a database of addresses' countries: add geoip: "
                                  "{database: /path/to/GeoLite2-Country.mmdb} at the top of the config"))
+            cache = route.get("cache") if isinstance(route, dict) else None
+            if isinstance(cache, dict) and isinstance(cache.get("store"), str):
+                problems.extend(_cache_store_errors(document, cache["store"],
+                                                    f"listeners[{index}].routes[{route_index}].cache.store"))
         for path, pool in pools_named(listener, f"listeners[{index}]"):
             if isinstance(pool, str) and pool_names is not None and pool not in pool_names:
                 problems.append((path, f"no pool is named {pool!r}; defined pools: "
@@ -1190,6 +1247,17 @@ def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:
     if isinstance(pools, dict) and isinstance(listeners, list):
         problems.extend(_pool_protocol_errors(pools, listeners))
     return problems
+
+
+def _cache_store_errors(document: Mapping[str, Any], name: str, path: str) -> list[tuple[str, str]]:
+    caches = document.get("caches")
+    names = sorted(str(key) for key in caches) if isinstance(caches, dict) else []
+    if name in names:
+        return []
+    if names:
+        return [(path, f"no cache store is named {name!r}; defined stores: {', '.join(names)}")]
+    return [(path, f"no cache store is named {name!r}; define it at the top of the config, "
+                   f"e.g. caches: {{{name}: {{max_size: 64MiB}}}}")]
 
 
 def pools_named(listener: Mapping[str, Any], where: str) -> list[tuple[str, object]]:

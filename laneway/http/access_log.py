@@ -81,13 +81,14 @@ class AccessLog:
                 "retries": len(exchange.tried),
                 "duration": round(total, 6),
                 "upstream_duration": None if upstream is None else round(upstream, 6),
+                "cache": exchange.cache_status,
             }, separators=(",", ":"))
         else:
             line = (f'{client} - - [{time.strftime("%d/%b/%Y:%H:%M:%S %z")}] "{method} {target} HTTP/1.1" '
                     f'{status} {exchange.bytes_out} "{referer or "-"}" "{user_agent or "-"}" '
                     f'pool={pool or "-"} server={server or "-"} retries={len(exchange.tried)} '
                     f'duration={total:.6f} upstream={"-" if upstream is None else f"{upstream:.6f}"} '
-                    f'request_id={request_id or "-"}')
+                    f'request_id={request_id or "-"} cache={exchange.cache_status or "-"}')
         self.add(line)
 
     def record_refused(self, client: str, status: int, detail: str) -> None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from laneway.balancing import NO_CONTEXT, PickContext
+from laneway.http.caching import X_CACHE_BYPASS, X_CACHE_MISS, FillWaiter, cache_fill, cached_response
 from laneway.http.client_certificate import client_certificate_headers
 from laneway.http.compression import accepts_gzip
 from laneway.http.errors import HttpError
@@ -50,6 +51,8 @@ from laneway.http.messages import (
 from laneway.http.redirect import https_redirect
 from laneway.http.upstream import UpstreamConnection
 from laneway.policies import BY_CLIENT, BY_HEADER, Guard
+from laneway.policies.cache import INVALIDATE, LOOKUP
+from laneway.policies.cache.conditions import evaluate
 from laneway.routing import Split, parse_client_address
 from laneway.routing.answer import Answer
 from laneway.upstream.latency import LATENCY_BOUNDS, count_time
@@ -381,6 +384,15 @@ class ClientConnection(asyncio.Protocol):
             # Before the head for the server is built: the persistence cookie is taken out.
             stick = guard.persistence.stick(self, response_extra)
 
+        fill = None
+        if guard is not None and guard.cache is not None and not upgrade:
+            fill = cache_fill(guard.cache, pool.name, self.host or b"", self.url, self.headers, method,
+                              has_body=has_body)
+            if fill is not None and fill.conditions:
+                # Preconditions are laneway's to answer for a request the store may answer: the
+                # server gets them not, so that its answer is whole and can be stored (caching.py).
+                self.headers = fill.request_headers
+
         request_id = None
         extra = b""
         if self.request_id_header is not None:
@@ -412,6 +424,7 @@ class ClientConnection(asyncio.Protocol):
                     exchange.compress = guard.compression
             if chunked and guard.max_body_size is not None:
                 exchange.body_room = guard.max_body_size
+            exchange.fill = fill
             if delay > 0:
                 exchange.not_before = self.loop.time() + delay
             exchange.stick = stick
@@ -577,6 +590,12 @@ class ClientConnection(asyncio.Protocol):
             # long run of pipelined requests (which must not recurse).
             self.loop.call_soon(self.answer_due, exchange)
             return
+        if exchange.fill is not None and self.from_cache(exchange):
+            return
+        self.proceed(exchange)
+
+    def proceed(self, exchange: Exchange) -> None:
+        """Send the current exchange to a server now, or when a rate limit lets it go on."""
         wait = exchange.not_before - self.loop.time() if exchange.not_before else 0.0
         if wait <= 0:
             self.start(exchange)
@@ -618,6 +637,69 @@ class ClientConnection(asyncio.Protocol):
                 self.flush()
         else:
             self.loop.create_task(self.connect(exchange, server))
+
+    def from_cache(self, exchange: Exchange) -> bool:
+        """A cached route's GET or HEAD: True if it is answered from the store or waits for
+        the same request on its way to a server; False: it goes to a server itself (and its
+        response may fill the store). Sets ``X-Cache`` and counts the outcome."""
+        fill = exchange.fill
+        assert fill is not None
+        store = fill.store
+        if fill.mode != LOOKUP:
+            if fill.mode != INVALIDATE:
+                store.bypasses += 1  # the client asked for a fresh answer (no-cache, no-store)
+                self.note_cache(exchange, "BYPASS", X_CACHE_BYPASS)
+            return False
+        if self.answer_from_store(exchange):
+            return True
+        if fill.lock_timeout > 0:
+            first = store.claim(fill)
+            if first is not None:
+                FillWaiter(self, exchange, first, fill.lock_timeout)
+                return True
+        store.misses += 1
+        self.note_cache(exchange, "MISS", X_CACHE_MISS)
+        return False
+
+    @staticmethod
+    def note_cache(exchange: Exchange, status: str, header: bytes) -> None:
+        """The cache's verdict on a request that goes to a server: for the access log, and as
+        a header of the server's answer."""
+        exchange.cache_status = status
+        exchange.response_extra += header
+        stick = exchange.stick
+        if stick is not None:  # persistence sets response_extra anew from these when it picks
+            stick.extra += header
+            stick.response_extra += header
+
+    def answer_from_store(self, exchange: Exchange) -> bool:
+        """Answer the exchange from a fresh stored response, if there is one."""
+        fill = exchange.fill
+        assert fill is not None
+        now = self.loop.time()
+        entry = fill.store.lookup(fill.key, fill.request_headers, now)
+        if entry is None:
+            return False
+        fill.store.hits += 1
+        exchange.fill = None
+        exchange.cache_status = "HIT"
+        status = evaluate(entry.status, entry.fields, fill.conditions) if fill.conditions else entry.status
+        exchange.status = status
+        exchange.local = cached_response(entry, now, status, head=exchange.is_head, http11=exchange.http11,
+                                         keep_alive=exchange.client_keep_alive, extra=exchange.response_extra,
+                                         compress=exchange.compress)
+        self.loop.call_soon(self.answer_due, exchange)
+        return True
+
+    def after_fill(self, exchange: Exchange) -> None:
+        """The response this exchange waited for was stored, or was not, or the wait timed out."""
+        if self.closed or self.current is not exchange or self.answer_from_store(exchange):
+            return
+        fill = exchange.fill
+        assert fill is not None
+        fill.store.misses += 1
+        self.note_cache(exchange, "MISS", X_CACHE_MISS)
+        self.proceed(exchange)
 
     def answer_due(self, exchange: Exchange) -> None:
         """Write laneway's own answer, once its request has been read (or is not awaited)."""
@@ -772,6 +854,8 @@ class ClientConnection(asyncio.Protocol):
 
     def exchange_done(self, exchange: Exchange) -> None:
         """The response has been written in full."""
+        if exchange.fill is not None:
+            exchange.fill.abandon()  # nothing if it was stored; else its waiters go on
         self.settle(exchange, failed=False)
         if self.access_log is not None:
             self.access_log.record(exchange, exchange.status, time.monotonic())
@@ -821,6 +905,8 @@ class ClientConnection(asyncio.Protocol):
 
     def upstream_failed(self, exchange: Exchange, status: int, detail: str, *, count: bool = True) -> None:
         """No response came from the server: answer ``status`` unless the response began."""
+        if exchange.fill is not None:
+            exchange.fill.abandon()
         self.settle(exchange, failed=count)
         if exchange.upstream is not None:
             exchange.upstream.close()
@@ -849,6 +935,8 @@ class ClientConnection(asyncio.Protocol):
 
     def abandon(self, exchange: Exchange) -> None:
         """The client went away: drop the exchange and its server connection."""
+        if exchange.fill is not None:
+            exchange.fill.abandon()
         self.settle(exchange, failed=False)
         if self.access_log is not None and not exchange.response_complete:
             self.access_log.record(exchange, CLIENT_CLOSED, time.monotonic())

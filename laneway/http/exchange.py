@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from laneway.balancing import PickContext
     from laneway.http.client import ClientConnection
     from laneway.http.upstream import UpstreamConnection
+    from laneway.policies.cache import Fill
     from laneway.policies.compression import Compression
     from laneway.policies.persistence import Stick
     from laneway.upstream import Pool, Server
@@ -34,12 +35,14 @@ class Exchange:
         "body_room",
         "body_sent",
         "bytes_out",
+        "cache_status",
         "chunked",
         "client",
         "client_keep_alive",
         "compress",
         "context",
         "deadline_at",
+        "fill",
         "head",
         "head_at",
         "head_sent",
@@ -97,6 +100,9 @@ class Exchange:
         self.not_before = 0.0
         self.compress: Compression | None = None  # the route's, when the client accepts gzip
         self.stick: Stick | None = None  # the route's session persistence, when it has one
+        # On a route with a cache: the request's key, and the response on its way into the store.
+        self.fill: Fill | None = None
+        self.cache_status: str | None = None  # HIT, MISS or BYPASS, for the access log
         self.head_sent = False
         self.body_sent = False  # a byte of the body reached a server: the request cannot be replayed
         # Response side.

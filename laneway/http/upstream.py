@@ -28,6 +28,7 @@ from laneway.http.response_head import read_response_head
 if TYPE_CHECKING:
     from laneway.http.deadlines import DeadlineSweeper
     from laneway.http.exchange import Exchange
+    from laneway.policies.cache import Fill
     from laneway.upstream import Server
 
 log = logging.getLogger("laneway.http")
@@ -86,6 +87,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_only = False
         self.gzip: zlib._Compress | None = None  # compressing this response (laneway.http.compression)
         self.retry_to: Server | None = None  # where a response with a retried status sends the request
+        # The cache fill the server's body is copied into, while the response may still be stored.
+        self.filling: Fill | None = None
 
     # ------------------------------------------------------------------ asyncio protocol
 
@@ -117,8 +120,10 @@ class UpstreamConnection(asyncio.Protocol):
         client = exchange.client
         if self.framing in (RECHUNK, UNTIL_CLOSE) and self.until_eof and not self.message_done \
                 and exchange.response_started:
-            # The server ended a close-delimited body (RFC 9112 6.3, rule 8).
+            # The server ended a close-delimited body (RFC 9112 6.3, rule 8). It is not
+            # cached: a close cannot tell a whole body from one cut short.
             self.message_done = True
+            self.drop_fill()
             self.end_compression()
             if self.framing == RECHUNK:
                 self.out.append(b"0\r\n\r\n")
@@ -228,6 +233,14 @@ class UpstreamConnection(asyncio.Protocol):
         exchange.status = status
         if exchange.log_facts is not None:
             exchange.head_at = time.monotonic()
+        fill = exchange.fill
+        if fill is not None:
+            # The server's own fields and body go into the cache, before any compression.
+            # A HEAD's answer has no body to store; ``until_eof`` bodies are dropped at the close.
+            if exchange.is_head or not fill.head(status, fields, time.time()):
+                fill.abandon()
+            else:
+                self.filling = fill
         # Read now: llhttp forgets it once the message is complete.
         self.server_keep_alive = self.parser.should_keep_alive()
         client = exchange.client
@@ -283,6 +296,8 @@ class UpstreamConnection(asyncio.Protocol):
         if self.head_only:
             self.server_keep_alive = False  # a body after a HEAD answer: do not trust the rest
             return
+        if self.filling is not None and not self.filling.body(body):
+            self.filling = None  # larger than the store's max_entry_size
         if self.gzip is not None:
             body = self.gzip.compress(body)
             if not body:
@@ -302,6 +317,14 @@ class UpstreamConnection(asyncio.Protocol):
         if self.framing == RECHUNK:
             self.out.append(b"0\r\n\r\n")
         self.message_done = True
+        if self.filling is not None:
+            self.filling.complete(self.loop.time())
+            self.filling = None
+
+    def drop_fill(self) -> None:
+        if self.filling is not None:
+            self.filling.abandon()
+            self.filling = None
 
     def end_compression(self) -> None:
         """Write what zlib still holds, and the gzip trailer."""
@@ -327,6 +350,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.interim = False
         self.framing = NO_BODY
         self.gzip = None
+        self.filling = None
         if exchange.client.write_blocked:
             self.pause_reading()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from laneway.policies.cache import RouteCache
 from laneway.policies.compression import Compression
 from laneway.policies.persistence import Persistence
 from laneway.policies.rate_limit import RateLimiter
@@ -28,3 +29,4 @@ class Guard(Generic[T]):
     max_body_size: int | None = None  # bytes; larger request bodies get 413
     compression: Compression | None = None  # responses compressed for clients that accept it
     persistence: Persistence | None = None  # keeps each client on one server of the pool
+    cache: RouteCache | None = None  # GET and HEAD answered from a cache store when they can be

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from laneway.balancing import create
 from laneway.config import Config
+from laneway.config.schema import CacheStore as CacheStoreConfig
 from laneway.config.schema import HealthCheck, Listener, Match, RateKey, Route, ValueTest, split_location
 from laneway.config.schema import Persistence as PersistenceConfig
 from laneway.config.schema import Pool as PoolConfig
@@ -35,6 +36,7 @@ from laneway.policies import (
     RateLimiter,
     SourcePersistence,
 )
+from laneway.policies.cache import CacheStore, RouteCache
 from laneway.routing import Answer, GeoIP, Router, RouteRule, Split, StickyCookie, ValueMatch
 from laneway.runtime.tls import listener_context, pool_context
 from laneway.tcp import SniRoute, TcpListener, TcpRoutes
@@ -140,10 +142,12 @@ def build_checker(pool: Pool, check: HealthCheck, rng: random.Random | None = No
 
 def build_router(listener: Listener, pools: dict[str, Pool], *, secret: bytes | None = None,
                  geoip: GeoIP | None = None, clock: Callable[[], float] = time.monotonic,
-                 environ: Mapping[str, str] | None = None) -> Router:
+                 environ: Mapping[str, str] | None = None,
+                 caches: Mapping[str, CacheStore] | None = None) -> Router:
     """``secret`` signs sticky split cookies and persistence cookies that configure none (one
     per instance by default); ``clock`` (the event loop's time) ages stick tables;
-    ``environ`` holds the secrets routes name with ``secret_env`` (``os.environ`` by default)."""
+    ``environ`` holds the secrets routes name with ``secret_env`` (``os.environ`` by default);
+    ``caches`` are the stores routes cache into, by name."""
     instance_secret = secret or secrets.token_bytes(32)
     rules = []
     for route in listener.routes:
@@ -167,7 +171,7 @@ def build_router(listener: Listener, pools: dict[str, Pool], *, secret: bytes | 
             assert route.pool is not None  # the schema asks for pool or split
             target = pools[route.pool]
         if route.has_policies:
-            guard = guarded(route, target)
+            guard = guarded(route, target, caches or {})
             if route.persistence is not None:
                 guard.persistence = build_persistence(route.persistence, secure=listener.tls is not None,
                                                       secret=instance_secret, clock=clock,
@@ -190,9 +194,14 @@ def route_answer(route: Route) -> Answer | None:
     return None
 
 
-def guarded(route: Route, target: Pool | Split) -> Guard[Pool | Split]:
-    """The route's target behind its policies (rate limit, body size)."""
+def guarded(route: Route, target: Pool | Split, caches: Mapping[str, CacheStore]) -> Guard[Pool | Split]:
+    """The route's target behind its policies (rate limit, body size, compression, cache)."""
     guard: Guard[Pool | Split] = Guard(target, max_body_size=route.max_body_size)
+    if route.cache is not None:
+        cache = route.cache
+        guard.cache = RouteCache(caches[cache.store], dict(cache.valid),
+                                 tuple(name.lower().encode() for name in cache.key_headers),
+                                 lock=cache.lock, lock_timeout=cache.lock_timeout)
     if route.compression is not None:
         settings = route.compression
         guard.compression = Compression(frozenset(kind.encode() for kind in settings.types),
@@ -327,6 +336,20 @@ def listener_settings(listener: Listener) -> ListenerSettings:
     )
 
 
+def build_caches(config: Mapping[str, CacheStoreConfig], previous: Mapping[str, CacheStore] | None = None,
+                 previous_config: Mapping[str, CacheStoreConfig] | None = None) -> dict[str, CacheStore]:
+    """The named cache stores; on a reload a store whose settings did not change is kept,
+    entries and counters with it."""
+    stores = {}
+    for name, settings in config.items():
+        kept = (previous or {}).get(name)
+        if kept is not None and (previous_config or {}).get(name) == settings:
+            stores[name] = kept
+        else:
+            stores[name] = CacheStore(name, settings.max_size, settings.max_entry_size)
+    return stores
+
+
 def hot_path_build() -> str:
     """``compiled`` when the request path runs as mypyc-built C extensions (setup.py),
     else ``pure Python``."""
@@ -361,6 +384,7 @@ class Runtime:
         self.access_log: AccessLog | None = None
         self.draining: set[asyncio.Task[None]] = set()  # listeners a reload removed
         self.geoip: GeoIP | None = None
+        self.caches: dict[str, CacheStore] = {}  # by name
         # Signs sticky split cookies and persistence cookies that configure no secret; kept
         # across reloads so that clients keep their arms and servers.
         self.split_secret = secrets.token_bytes(32)
@@ -380,6 +404,7 @@ class Runtime:
                       for name, pool in self.config.pools.items()}
         if self.config.geoip is not None:
             self.geoip = GeoIP(self.config.geoip.database)
+        self.caches = build_caches(self.config.caches)
         try:
             for listener_config in self.config.listeners:
                 self.listeners.append(await self._start_listener(listener_config, self.pools))
@@ -444,7 +469,7 @@ class Runtime:
 
     def _router(self, config: Listener, pools: dict[str, Pool]) -> Router:
         router = build_router(config, pools, secret=self.split_secret, geoip=self.geoip,
-                              clock=asyncio.get_running_loop().time)
+                              clock=asyncio.get_running_loop().time, caches=self.caches)
         current = next((item for item in self.listeners if item.name == config.name), None)
         if isinstance(current, HttpListener):
             keep_route_state(current.router, router)
@@ -490,6 +515,8 @@ class Runtime:
         old_binds = {listener.name: listener.bind for listener in old_config.listeners}
         ssl_contexts = self._reload_ssl_contexts(config, current, old_binds)
         started: list[HttpListener | TcpListener] = []
+        old_caches = self.caches
+        self.caches = build_caches(config.caches, old_caches, old_config.caches)
         old_geoip = self.geoip
         if config.geoip != old_config.geoip:  # a bad database raises here: nothing changed yet
             self.geoip = None if config.geoip is None else GeoIP(config.geoip.database)
@@ -500,6 +527,7 @@ class Runtime:
         except OSError:
             for listener in started:
                 listener.stop_accepting()
+            self.caches = old_caches
             if self.geoip is not old_geoip:
                 if self.geoip is not None:
                     self.geoip.close()

@@ -46,9 +46,10 @@ def admin(balancer: Callable[..., Balancer], loop_thread: LoopThread) -> Iterato
     and its admin listener (token ``TOKEN`` unless ``admin_config`` says otherwise)."""
     started: list[AdminServer] = []
 
-    def start(backends: int = 1, *, admin_config: dict[str, Any] | None = None, **options: Any) -> Admin:
+    def start(backends: int = 1, *, admin_config: dict[str, Any] | None = None,
+              top: dict[str, Any] | None = None, **options: Any) -> Admin:
         settings = {"bind": "127.0.0.1:0", "token": TOKEN, **(admin_config or {})}
-        running = balancer(backends, top={"admin": settings}, **options)
+        running = balancer(backends, top={"admin": settings, **(top or {})}, **options)
         config = running.runtime.config.admin
         assert config is not None
         server = AdminServer(running.runtime, config, environ={})

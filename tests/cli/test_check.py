@@ -28,7 +28,7 @@ def test_the_example_config_is_ok() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "examples/laneway.yaml: ok",
-        "2 listeners (web on 127.0.0.1:8080, postgres on 127.0.0.1:6432), 10 routes, "
+        "2 listeners (web on 127.0.0.1:8080, postgres on 127.0.0.1:6432), 11 routes, "
         "3 pools (api: 3 servers, db: 2 servers, web: 2 servers)",
     ]
 

@@ -26,13 +26,19 @@ def backends(loop_thread: LoopThread) -> Iterator[list[Backend]]:
 
 @pytest.fixture
 def running(tmp_path: Path, backends: list[Backend]) -> Iterator[tuple[Running, str, str]]:
-    """``laneway run`` with pool ``app`` of the two backends; yields it, its proxy URL and
-    its admin URL (both on free ports, read from its log)."""
+    """``laneway run`` with pool ``app`` of the two backends (answers under /cached/ kept in
+    cache store ``pages``); yields it, its proxy URL and its admin URL (both on free ports,
+    read from its log)."""
     servers = ", ".join(f'{{address: "{host}:{port}"}}' for host, port in (b.address for b in backends))
     path = tmp_path / "laneway.yaml"
     path.write_text(f"""\
 listeners:
-  - {{name: web, bind: "127.0.0.1:0", routes: [{{pool: app}}]}}
+  - name: web
+    bind: "127.0.0.1:0"
+    routes:
+      - {{match: {{path_prefix: /cached/}}, pool: app, cache: {{store: pages, valid: {{200: 1m}}}}}}
+      - {{pool: app}}
+caches: {{pages: {{max_size: 1MiB}}}}
 pools:
   app: {{algorithm: round_robin, servers: [{servers}]}}
 admin: {{bind: "127.0.0.1:0", token_env: LANEWAY_ADMIN_TOKEN}}
@@ -128,3 +134,14 @@ def test_reload_runs_the_file_or_prints_its_problems(running: tuple[Running, str
     code, out, err = ctl(admin, "reload")
     assert code == 2 and out == ""
     assert "nothing was changed" in err and "pools.app.algorithm" in err, err
+
+
+def test_purge_empties_a_cache_store(running: tuple[Running, str, str]) -> None:
+    _, proxy, admin = running
+    with httpx.Client(base_url=proxy, trust_env=False, timeout=10.0) as client:
+        assert [client.get("/cached/page").headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
+        code, out, _ = ctl(admin, "purge", "pages")
+        assert (code, out) == (0, "caches.pages: emptied; 1 hits and 1 misses so far\n")
+        assert client.get("/cached/page").headers["x-cache"] == "MISS"
+    code, _, err = ctl(admin, "purge", "page")
+    assert (code, err.strip()) == (2, "laneway ctl: 404: no cache store is named 'page'; stores: pages")

@@ -49,6 +49,10 @@ def test_a_tcp_listener_routes_by_sni() -> None:
     ({"protocol": "tcp", "routes": [{"match": {"path_prefix": "/a"}, "pool": "api"}]},
      "routes[0].match.path_prefix applies only to protocol http; a tcp listener reads no HTTP: "
      "route by sni"),
+    ({"protocol": "tcp", "routes": [{"pool": "db", "rate_limit": {"rate": 5}, "compression": True}]},
+     "routes[0].rate_limit, routes[0].compression applies only to protocol http"),
+    ({"protocol": "tcp", "routes": [{"respond": {"body": "x"}}]},
+     "routes[0].respond applies only to protocol http"),
     ({"protocol": "tcp", "routes": [{"pool": "db"}, {"match": {"sni": "a.example.com"}, "pool": "api"}]},
      "routes[0] has no sni match, so it takes every connection and the routes after it are never "
      "used; put it last"),
