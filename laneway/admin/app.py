@@ -12,6 +12,7 @@ token is configured.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
@@ -33,15 +34,18 @@ from laneway.admin.views import (
     Readiness,
     RouteView,
     ServerView,
+    WorkerView,
     listener_views,
     pool_view,
     readiness,
     route_views,
     server_view,
+    worker_views,
 )
 from laneway.config import Server as ServerConfig
 from laneway.runtime.reload import ConfigReloader
 from laneway.runtime.server import Runtime
+from laneway.runtime.supervisor import WorkerStatus
 from laneway.upstream import Pool, Server
 
 
@@ -131,6 +135,12 @@ def read_routes(token: str | None) -> APIRouter:
     @router.get("/pools/{pool}", response_model=PoolView)
     async def one_pool(runtime: RuntimeDep, pool: PoolName) -> PoolView:
         return pool_view(runtime, find_pool(runtime, pool))
+
+    @router.get("/workers", response_model=list[WorkerView])
+    async def workers(request: Request, runtime: RuntimeDep) -> list[WorkerView]:
+        """The processes serving traffic (``workers``), each with its share of the requests."""
+        statuses: Callable[[], list[WorkerStatus]] | None = request.app.state.workers
+        return worker_views(runtime, None if statuses is None else statuses())
 
     @router.get("/servers", response_model=list[ServerView])
     async def servers(runtime: RuntimeDep) -> list[ServerView]:
@@ -245,10 +255,12 @@ def metrics_routes(token: str | None, registry: CollectorRegistry) -> APIRouter:
 
 
 def create_app(runtime: Runtime, *, token: str | None, read_requires_token: bool = False,
-               reloader: ConfigReloader | None = None) -> FastAPI:
+               reloader: ConfigReloader | None = None,
+               workers: Callable[[], list[WorkerStatus]] | None = None) -> FastAPI:
     """The admin API for ``runtime``. ``token``: required for changes (and reads when
     ``read_requires_token``); None lets everything through (loopback only, see the config).
-    ``reloader``: what ``POST /api/reload`` runs (None: laneway was not started from a file)."""
+    ``reloader``: what ``POST /api/reload`` runs (None: laneway was not started from a file).
+    ``workers``: the worker processes' statuses, when a supervisor runs them (``workers`` > 1)."""
     # No /docs or /redoc: their pages load scripts from a CDN; /openapi.json is served.
     # strict_content_type: JSON bodies only with Content-Type: application/json, so that a
     # web page cannot send one cross-origin without a CORS preflight (which is never approved).
@@ -256,6 +268,7 @@ def create_app(runtime: Runtime, *, token: str | None, read_requires_token: bool
                   description="See and steer a running laneway: docs/admin.md.", strict_content_type=True,
                   dependencies=[Depends(loopback_host)] if token is None else [])
     app.state.runtime = runtime
+    app.state.workers = workers
     app.add_middleware(BodyLimit)
     install_error_handlers(app)
     read_token = token if read_requires_token else None

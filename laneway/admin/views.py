@@ -3,6 +3,7 @@ into /openapi.json). Read on the loop thread, so each view is one consistent mom
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 from laneway.http import HttpListener
 from laneway.policies import CookiePersistence, Guard, SourcePersistence
 from laneway.runtime.server import Runtime
+from laneway.runtime.supervisor import WorkerStatus
 from laneway.upstream import Pool, Server, quantile
 
 OperatorState = Literal["ready", "drain", "maintenance"]
@@ -99,6 +101,29 @@ class ListenerView(BaseModel):
     routes: list[RouteView]
     default_pool: str | None = Field(description="http: where a request no route matches goes")
     pool: str | None = Field(description="tcp: the pool every connection goes to, without routes")
+
+
+class WorkerView(BaseModel):
+    slot: int = Field(description="the worker's place, 0 to workers - 1; a restarted worker keeps it")
+    pid: int | None = Field(description="its process id; null while it is being started again")
+    alive: bool
+    started_at: float | None = Field(description="when its process started, in seconds since the Unix epoch")
+    restarts: int = Field(description="times the slot's worker died and was started again")
+    requests_total: int = Field(description="requests it sent to servers, since its process started "
+                                            "(as of its last report, at most a second old)")
+    in_flight: int = Field(description="requests it has under way")
+
+
+def worker_views(runtime: Runtime, statuses: list[WorkerStatus] | None) -> list[WorkerView]:
+    """With ``workers: 1`` (``statuses`` None) the one process serving is this one."""
+    if statuses is None:
+        servers = [server for pool in runtime.pools.values() for server in pool.servers]
+        return [WorkerView(slot=0, pid=os.getpid(), alive=True, started_at=None, restarts=0,
+                           requests_total=sum(server.requests_total for server in servers),
+                           in_flight=sum(server.in_flight for server in servers))]
+    return [WorkerView(slot=status.slot, pid=status.pid, alive=status.alive, started_at=status.started_at,
+                       restarts=status.restarts, requests_total=status.requests_total,
+                       in_flight=status.in_flight) for status in statuses]
 
 
 class Readiness(BaseModel):

@@ -6,13 +6,17 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 from laneway.cli import loop
-from laneway.cli.check import read_config
+from laneway.cli.check import read_config_and_text
 from laneway.cli.exits import Exit
+from laneway.cli.logs import configure_logging
 from laneway.config import Config
 from laneway.runtime.reload import ConfigReloader
 from laneway.runtime.server import Runtime, hot_path_build
+from laneway.runtime.supervisor import Supervisor, default_workers
+from laneway.runtime.worker import serve_worker
 
 log = logging.getLogger("laneway")
 
@@ -25,14 +29,26 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                     "accepting, let requests under way finish for shutdown_grace, and exit 0. "
                     "A bad config exits 2 without binding anything; a failure to start exits 1.")
     parser.add_argument("-c", "--config", required=True, metavar="FILE", help="the YAML config to run")
+    # How the supervisor starts a worker (docs/workers.md): its end of the control socket, and
+    # its slot. Not for people: a worker takes its config from the supervisor, not the file.
+    parser.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-slot", type=int, default=0, help=argparse.SUPPRESS)
     parser.set_defaults(command=run)
 
 
 def run(args: argparse.Namespace) -> Exit:
-    config = read_config(args.config)
-    if config is None:
+    if args.worker_fd is not None:
+        configure_logging(args.log_level, process=f"worker {args.worker_slot}")
+        return Exit.OK if loop.run(serve_worker(args.worker_fd)) else Exit.FAILURE
+    read = read_config_and_text(args.config)
+    if read is None:
         return Exit.USAGE
-    return loop.run(serve(config, args.config))
+    config, text = read
+    workers = config.workers or default_workers()
+    if workers == 1:
+        return loop.run(serve(config, args.config))
+    command = [sys.executable, "-m", "laneway", "--log-level", args.log_level, "run", "-c", args.config]
+    return loop.run(supervise(config, args.config, text, workers, command))
 
 
 async def serve(config: Config, source: str) -> Exit:
@@ -83,6 +99,72 @@ async def serve(config: Config, source: str) -> Exit:
         # The admin listener outlives the drain: /health/ready answers 503 meanwhile, so a
         # load balancer in front stops sending, and operators can watch the drain.
         await runtime.shutdown(config.shutdown_grace)
+        if admin is not None:
+            await admin.stop()
+        log.info("stopped")
+    return Exit.OK
+
+
+async def supervise(config: Config, source: str, text: str, workers: int, command: list[str]) -> Exit:
+    """``serve`` with ``workers`` processes serving the traffic (docs/workers.md): this one
+    reserves the ports, checks health, runs the admin listener, and starts, restarts,
+    reloads and stops the workers."""
+    with loop.StopSignals() as stop:
+        runtime = Runtime(config, listen=False)
+        supervisor = Supervisor(runtime, source, text, workers, command)
+        try:
+            await runtime.start()
+            await supervisor.start()
+        except (OSError, ValueError, RuntimeError) as error:
+            log.error("cannot start %s: %s", source, error)
+            await runtime.shutdown(0)
+            return Exit.FAILURE
+        reloader = ConfigReloader(runtime, source, apply=supervisor.reload)
+        admin = None
+        if config.admin is not None:
+            from laneway.admin import AdminServer  # imported only when used, as in serve
+
+            try:
+                admin = AdminServer(runtime, config.admin, reloader=reloader, workers=supervisor.statuses)
+                await admin.start()
+            except (OSError, ValueError) as error:
+                log.error("cannot start the admin listener on %s: %s", config.admin.bind, error)
+                await supervisor.stop(0)
+                await runtime.shutdown(0)
+                return Exit.FAILURE
+        for name, (host, port) in runtime.listener_addresses.items():
+            log.info("listener %s: listening on %s", name, url(host, port))
+        log.info("running %s with %d workers (hot path: %s); SIGTERM or Ctrl-C stops", source, workers,
+                 hot_path_build())
+        loop_now = asyncio.get_running_loop()
+
+        def on_usr1() -> None:
+            runtime.reopen_logs()
+            supervisor.forward(signal.SIGUSR1)
+
+        loop_now.add_signal_handler(signal.SIGUSR1, on_usr1)
+        reloads: set[asyncio.Task[None]] = set()
+
+        def on_hangup() -> None:
+            task = loop_now.create_task(reload(reloader))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop_now.add_signal_handler(signal.SIGHUP, on_hangup)
+        await stop.wait()
+        loop_now.remove_signal_handler(signal.SIGHUP)
+        await asyncio.gather(*reloads)
+        admin_config = config.admin
+        if admin_config is not None and admin_config.shutdown_delay > 0:
+            runtime.announce_shutdown()
+            log.info("stopping: /health/ready answers 503; still serving for %gs (admin.shutdown_delay)",
+                     admin_config.shutdown_delay)
+            await asyncio.sleep(admin_config.shutdown_delay)
+        grace = runtime.config.shutdown_grace
+        log.info("stopping: the workers let requests under way finish for up to %gs", grace)
+        runtime.announce_shutdown()
+        await supervisor.stop(grace)
+        await runtime.shutdown(0)
         if admin is not None:
             await admin.stop()
         log.info("stopped")

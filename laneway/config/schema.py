@@ -1151,6 +1151,8 @@ class Config(Strict):
     access_log: AccessLog | None = None
     geoip: GeoIP | None = None
     admin: Admin | None = None
+    # Processes serving traffic (docs/workers.md): None means one per core laneway may run on.
+    workers: int | None = Field(default=None, ge=1, le=256)
 
 
 def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:

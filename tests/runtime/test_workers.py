@@ -1,0 +1,233 @@
+"""``workers: 2``: the real ``laneway run`` command, its supervisor and two worker processes,
+in front of real backends, driven over real sockets and signals (docs/workers.md)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.cli.process import Running
+from tests.support.backend import Backend
+from tests.support.loop_thread import LoopThread
+
+DEADLINE = 20.0  # seconds any condition below may take to come true
+
+
+def config_text(backends: list[Backend], *, interval: str = "200ms", extra_pool: str = "") -> str:
+    servers = ", ".join(f'{{address: "{host}:{port}"}}' for host, port in (b.address for b in backends))
+    return f"""\
+workers: 2
+listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes: [{{pool: app}}]
+pools:
+  app:
+    algorithm: round_robin
+    retries: 0
+    servers: [{servers}]
+    health_check: {{path: /health, interval: {interval}, timeout: 150ms, rise: 1, fall: 1, jitter: 0}}
+{extra_pool}admin: {{bind: "127.0.0.1:0"}}
+shutdown_grace: 2s
+"""
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
+    """Poll ``condition`` until it returns something true; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.05)
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie waiting for its parent counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+@dataclass
+class Instance:
+    running: Running
+    path: Path
+    proxy: str
+    admin: httpx.Client
+
+    def workers(self) -> list[dict[str, Any]]:
+        workers: list[dict[str, Any]] = self.admin.get("/api/workers").json()
+        return workers
+
+    def server(self, address: tuple[str, int]) -> dict[str, Any]:
+        servers = self.admin.get("/api/servers").json()
+        return next(s for s in servers if s["address"] == f"{address[0]}:{address[1]}")
+
+    def get(self, path: str = "/") -> httpx.Response:
+        """A request on a new connection, so the kernel picks a worker for each."""
+        return httpx.get(self.proxy + path.lstrip("/"), headers={"Connection": "close"}, trust_env=False,
+                         timeout=10)
+
+    def metric(self, name: str) -> float:
+        lines = self.admin.get("/metrics").text.splitlines()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(name + "{"))
+
+
+@pytest.fixture
+def backends(loop_thread: LoopThread) -> Iterator[list[Backend]]:
+    started = [loop_thread.run(Backend(f"app{index}").start()) for index in range(2)]
+    yield started
+    for backend in started:
+        loop_thread.run(backend.stop())
+
+
+@pytest.fixture
+def instance(tmp_path: Path, backends: list[Backend]) -> Iterator[Instance]:
+    path = tmp_path / "laneway.yaml"
+    path.write_text(config_text(backends), encoding="utf-8")
+    with Running("run", "-c", str(path)) as running:
+        admin = running.wait_for(r"admin listener on (http://\S+)", stream="stderr").group(1)
+        proxy = running.wait_for(r"listener web: listening on (http://\S+)", stream="stderr").group(1)
+        running.wait_for(r"running .* with 2 workers", stream="stderr")
+        with httpx.Client(base_url=admin, trust_env=False, timeout=10) as client:
+            yield Instance(running, path, proxy, client)
+
+
+def real_requests(backend: Backend) -> int:
+    return sum(1 for request in backend.requests if request.path != "/health")
+
+
+def both_workers_serve(instance: Instance, before: list[int], limit: int = 200) -> int:
+    """Send requests (each on a new connection) until both workers have served one since
+    ``before`` (their requests_total then); returns how many were sent."""
+    for sent in range(1, limit + 1):
+        assert instance.get(f"/n{sent}").status_code == 200
+        if sent % 10 == 0 and all(
+                worker["requests_total"] > count for worker, count in zip(
+                    wait_until(lambda: fresh_counts(instance, before, sent), "stats reported"),
+                    before, strict=True)):
+            return sent
+    raise AssertionError(f"{limit} requests did not reach both workers: {instance.workers()}")
+
+
+def fresh_counts(instance: Instance, before: list[int], sent: int) -> list[dict[str, Any]] | None:
+    """The workers once their reports count every request sent so far."""
+    workers = instance.workers()
+    counted = sum(worker["requests_total"] for worker in workers) - sum(before)
+    return workers if counted >= sent else None
+
+
+def test_two_workers_share_the_port_and_the_totals_add_up(instance: Instance, backends: list[Backend]) -> None:
+    workers = instance.workers()
+    assert [worker["slot"] for worker in workers] == [0, 1]
+    assert all(worker["alive"] for worker in workers)
+    pids = [worker["pid"] for worker in workers]
+    assert len(set(pids)) == 2
+    assert all(parent_of(pid) == instance.running.process.pid for pid in pids)
+    sent = both_workers_serve(instance, [0, 0])
+    # /metrics shows the whole instance: every request, whichever worker served it.
+    wait_until(lambda: instance.metric("laneway_server_requests_total") == sent, "metrics count every request")
+    assert instance.metric('laneway_server_responses_total') == sent
+    assert sum(real_requests(backend) for backend in backends) == sent
+
+
+def test_a_killed_worker_is_started_again(instance: Instance) -> None:
+    victim = instance.workers()[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    # The other worker keeps the port open: requests are answered throughout.
+    for index in range(10):
+        assert instance.get(f"/during{index}").status_code == 200
+    restarted = wait_until(lambda: next((w for w in instance.workers()
+                                         if w["slot"] == 0 and w["alive"] and w["pid"] != victim["pid"]), None),
+                           "slot 0 runs a new worker")
+    assert restarted["restarts"] == 1
+    assert gone(victim["pid"])
+    instance.running.wait_for(r"worker 0 \(pid \d+\) exited with signal SIGKILL", stream="stderr")
+    both_workers_serve(instance, [w["requests_total"] for w in instance.workers()])
+
+
+def test_one_prober_and_every_worker_follows_its_verdict(instance: Instance, backends: list[Backend],
+                                                         loop_thread: LoopThread) -> None:
+    healthy, doomed = backends
+    # Health checks every 200ms without jitter, from one process: within a window of W
+    # seconds at most W / 0.2 + 1 probes reach a backend. Two probers would send twice that.
+    start_count, started = sum(1 for r in healthy.requests if r.path == "/health"), time.monotonic()
+    wait_until(lambda: time.monotonic() - started >= 2.0, "two seconds pass")
+    probes = sum(1 for r in healthy.requests if r.path == "/health") - start_count
+    window = time.monotonic() - started
+    assert 2 <= probes <= window / 0.2 + 1, f"{probes} probes in {window:.2f}s"
+
+    doomed_address = doomed.address
+    loop_thread.run(doomed.stop())
+    wait_until(lambda: instance.server(doomed_address)["health"] == "down", "the supervisor sees it down")
+    before = real_requests(healthy)
+    # retries: 0, so a request sent to the stopped backend would fail: every worker must know.
+    sent = both_workers_serve(instance, [w["requests_total"] for w in instance.workers()])
+    healthy_count = real_requests(healthy)
+    assert healthy_count - before == sent
+
+
+def test_an_admin_drain_reaches_every_worker(instance: Instance, backends: list[Backend]) -> None:
+    kept, drained = backends
+    address = f"{drained.address[0]}:{drained.address[1]}"
+    changed = instance.admin.put(f"/api/pools/app/servers/{address}/state", json={"state": "drain"})
+    assert changed.status_code == 200, changed.text
+    before = real_requests(drained), real_requests(kept)
+    sent = both_workers_serve(instance, [w["requests_total"] for w in instance.workers()])
+    assert real_requests(drained) == before[0]
+    assert real_requests(kept) - before[1] == sent
+
+
+def test_sighup_reload_reaches_every_worker(instance: Instance, backends: list[Backend]) -> None:
+    first, second = backends
+    instance.path.write_text(config_text([second]), encoding="utf-8")
+    instance.running.process.send_signal(signal.SIGHUP)
+    for slot in (0, 1):
+        instance.running.wait_for(rf"\[worker {slot}\] laneway: config reloaded", stream="stderr")
+    wait_until(lambda: [s["address"] for s in instance.admin.get("/api/servers").json()]
+               == [f"{second.address[0]}:{second.address[1]}"], "the supervisor runs the new config")
+    before = real_requests(first), real_requests(second)
+    sent = both_workers_serve(instance, [w["requests_total"] for w in instance.workers()])
+    assert real_requests(first) == before[0]
+    assert real_requests(second) - before[1] == sent
+
+
+def test_a_rejected_reload_changes_no_worker(instance: Instance, backends: list[Backend]) -> None:
+    instance.path.write_text(config_text(backends).replace("retries: 0", "retries: -1"), encoding="utf-8")
+    rejected = instance.admin.post("/api/reload", headers={"Content-Type": "application/json"})
+    assert rejected.status_code == 422, rejected.text
+    assert "retries" in rejected.text
+    assert "config reloaded" not in instance.running.output()
+    assert all(worker["alive"] for worker in instance.workers())
+    assert instance.get("/after").status_code == 200
+
+
+def test_sigterm_ends_every_process(instance: Instance) -> None:
+    pids = [worker["pid"] for worker in instance.workers()]
+    assert instance.running.stop(signal.SIGTERM) == 0, instance.running.output()
+    assert all(gone(pid) for pid in pids)
+
+
+def test_a_supervisor_that_dies_leaves_no_worker_behind(instance: Instance) -> None:
+    pids = [worker["pid"] for worker in instance.workers()]
+    instance.running.process.kill()
+    instance.running.process.wait(10)
+    wait_until(lambda: all(gone(pid) for pid in pids), "the workers exit once the supervisor is gone")
