@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 
 import uvicorn
 
@@ -22,7 +22,7 @@ from laneway.admin.auth import resolve_token
 from laneway.config.schema import Admin as AdminConfig
 from laneway.runtime.reload import ConfigReloader
 from laneway.runtime.server import Runtime
-from laneway.runtime.supervisor import WorkerStatus
+from laneway.runtime.supervisor import Supervisor
 
 log = logging.getLogger("laneway.admin")
 
@@ -60,14 +60,14 @@ class AdminServer:
 
     def __init__(self, runtime: Runtime, config: AdminConfig, *,
                  environ: Mapping[str, str] | None = None, reloader: ConfigReloader | None = None,
-                 workers: Callable[[], list[WorkerStatus]] | None = None) -> None:
+                 supervisor: Supervisor | None = None) -> None:
         self.runtime = runtime
         self.config = config
         # Read now: a token_env that is not set is a start-up error, not a silent open door.
         self.token = resolve_token(config, os.environ if environ is None else environ)
         # reloader: how POST /api/reload re-reads the file laneway was started with.
         self.app = create_app(runtime, token=self.token, read_requires_token=config.read_requires_token,
-                              reloader=reloader, workers=workers)
+                              reloader=reloader, supervisor=supervisor)
         self.address: tuple[str, int] | None = None
         self._server: EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None

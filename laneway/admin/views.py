@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from laneway.http import HttpListener
 from laneway.policies import CookiePersistence, Guard, SourcePersistence
 from laneway.runtime.server import Runtime
-from laneway.runtime.supervisor import WorkerStatus
+from laneway.runtime.supervisor import WorkerStatus, resident_memory
 from laneway.upstream import Pool, Server, quantile
 
 OperatorState = Literal["ready", "drain", "maintenance"]
@@ -112,6 +112,8 @@ class WorkerView(BaseModel):
     requests_total: int = Field(description="requests it sent to servers, since its process started "
                                             "(as of its last report, at most a second old)")
     in_flight: int = Field(description="requests it has under way")
+    memory_bytes: int | None = Field(description="its resident memory (RSS) in bytes; null where the "
+                                                 "system does not tell")
 
 
 def worker_views(runtime: Runtime, statuses: list[WorkerStatus] | None) -> list[WorkerView]:
@@ -120,10 +122,11 @@ def worker_views(runtime: Runtime, statuses: list[WorkerStatus] | None) -> list[
         servers = [server for pool in runtime.pools.values() for server in pool.servers]
         return [WorkerView(slot=0, pid=os.getpid(), alive=True, started_at=None, restarts=0,
                            requests_total=sum(server.requests_total for server in servers),
-                           in_flight=sum(server.in_flight for server in servers))]
+                           in_flight=sum(server.in_flight for server in servers),
+                           memory_bytes=resident_memory(os.getpid()))]
     return [WorkerView(slot=status.slot, pid=status.pid, alive=status.alive, started_at=status.started_at,
                        restarts=status.restarts, requests_total=status.requests_total,
-                       in_flight=status.in_flight) for status in statuses]
+                       in_flight=status.in_flight, memory_bytes=status.memory_bytes) for status in statuses]
 
 
 class Readiness(BaseModel):

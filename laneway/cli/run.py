@@ -125,7 +125,7 @@ async def supervise(config: Config, source: str, text: str, workers: int, comman
             from laneway.admin import AdminServer  # imported only when used, as in serve
 
             try:
-                admin = AdminServer(runtime, config.admin, reloader=reloader, workers=supervisor.statuses)
+                admin = AdminServer(runtime, config.admin, reloader=reloader, supervisor=supervisor)
                 await admin.start()
             except (OSError, ValueError) as error:
                 log.error("cannot start the admin listener on %s: %s", config.admin.bind, error)

@@ -11,10 +11,12 @@ supervisor -> worker
     ``servers``  ``{pools: {pool: [[address, weight, backup, state, up], ...]}}``: the servers
                  each pool has and what the supervisor's health checks and operators decided
                  for them; a worker adds, removes and updates its own to match.
+    ``report``   ``{report}``: send your counters now (the admin API is being read).
 
 worker -> supervisor
     ``ready``    ``{pid}``: its listeners accept.
-    ``stats``    ``{pools: ...}`` (``laneway.runtime.stats``): its counters, every second.
+    ``stats``    ``{pools, report}`` (``laneway.runtime.stats``): its counters, every second
+                 (``report`` 0) and in answer to a ``report`` (its number).
     ``reload_failed`` ``{problem}``: it could not run a config it was sent.
 """
 

@@ -384,7 +384,7 @@ class Runtime:
         check_cookie_secrets(self.config, os.environ)  # before anything starts
         loop = asyncio.get_running_loop()
         self.sweeper = DeadlineSweeper(loop)
-        if self.config.access_log is not None:
+        if self.config.access_log is not None and self.listen:  # the workers write it, not a supervisor
             self.access_log = AccessLog(loop, self.config.access_log.path, self.config.access_log.format)
         self.pools = {name: build_pool(name, pool, clock=loop.time)
                       for name, pool in self.config.pools.items()}
@@ -521,7 +521,7 @@ class Runtime:
         if config.access_log != old_config.access_log:
             if access_log is not None:
                 access_log.close()
-            access_log = None if config.access_log is None else AccessLog(
+            access_log = None if config.access_log is None or not self.listen else AccessLog(
                 loop, config.access_log.path, config.access_log.format)
         self.access_log = access_log
         # From here on nothing can fail: switch over.

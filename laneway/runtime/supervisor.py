@@ -63,6 +63,16 @@ class WorkerStatus:
     restarts: int
     requests_total: int  # since this process of the slot started
     in_flight: int
+    memory_bytes: int | None  # resident memory (RSS), where /proc tells
+
+
+def resident_memory(pid: int) -> int | None:
+    """A process's resident set size in bytes (Linux ``/proc/PID/statm``), or None."""
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class WorkerSlot:
@@ -77,6 +87,7 @@ class WorkerSlot:
         self.started_mono = 0.0
         self.restarts = 0
         self.stats: Snapshot = {}
+        self.reported = 0  # the last report request (``Supervisor.refresh_stats``) it answered
         self.backoff = RestartBackoff()
 
     @property
@@ -85,8 +96,9 @@ class WorkerSlot:
 
     def status(self) -> WorkerStatus:
         requests, in_flight = requests_in(self.stats)
-        return WorkerStatus(self.slot, self.process.pid if self.alive and self.process else None, self.alive,
-                            self.started_at, self.restarts, requests, in_flight)
+        pid = self.process.pid if self.alive and self.process is not None else None
+        return WorkerStatus(self.slot, pid, self.alive, self.started_at, self.restarts, requests, in_flight,
+                            resident_memory(pid) if pid is not None else None)
 
 
 class Supervisor:
@@ -106,6 +118,8 @@ class Supervisor:
         self._tasks: list[asyncio.Task[None]] = []
         self._states_pending = False
         self._states_sent: object = None
+        self._report_requests = 0
+        self._stats_arrived = asyncio.Event()
 
     # Starting and stopping
 
@@ -216,13 +230,35 @@ class Supervisor:
         kind = message["type"]
         if kind == "stats":
             slot.stats = message["pools"]
+            slot.reported = max(slot.reported, message.get("report", 0))
             self._apply_totals()
+            self._stats_arrived.set()
         elif kind == "ready":
             slot.ready.set()
             if self.runtime.accepting:
                 log.info("worker %d (pid %s) serving", slot.slot, message.get("pid"))
         elif kind == "reload_failed":
             log.error("worker %d could not run the reloaded config: %s", slot.slot, message.get("problem"))
+
+    async def refresh_stats(self, timeout: float = 1.0) -> None:
+        """Ask every worker for its counters now and wait (up to ``timeout``) for them: the
+        admin API and /metrics then count every request that has started, not only those
+        of the last per-second reports. A worker that does not answer in time is shown as
+        of its last report."""
+        self._report_requests += 1
+        wanted = self._report_requests
+        asked = [slot for slot in self.slots if slot.writer is not None and slot.ready.is_set()]
+        for slot in asked:
+            assert slot.writer is not None
+            messages.send(slot.writer, {"type": "report", "report": wanted})
+        deadline = asyncio.get_running_loop().time() + timeout
+        while any(slot.reported < wanted and slot.writer is not None for slot in asked):
+            self._stats_arrived.clear()
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stats_arrived.wait(), left)
 
     def _apply_totals(self) -> None:
         self.totals.apply(self.runtime, [slot.stats for slot in self.slots if slot.stats])

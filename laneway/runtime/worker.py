@@ -96,6 +96,8 @@ class Worker:
         assert runtime is not None
         if message["type"] == "servers":
             apply_server_states(runtime, message["pools"])
+        elif message["type"] == "report":
+            self._send_stats(message["report"])
         elif message["type"] == "config":
             try:
                 await runtime.reload(worker_config(message))
@@ -110,9 +112,10 @@ class Worker:
             await asyncio.sleep(STATS_INTERVAL)
             self._send_stats()
 
-    def _send_stats(self) -> None:
+    def _send_stats(self, report: int = 0) -> None:
+        """``report``: the supervisor's request this answers (0: the per-second report)."""
         if self.runtime is not None:
-            messages.send(self.writer, {"type": "stats", "pools": snapshot(self.runtime)})
+            messages.send(self.writer, {"type": "stats", "pools": snapshot(self.runtime), "report": report})
 
 
 async def serve_worker(control_fd: int) -> bool:

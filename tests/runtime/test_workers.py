@@ -117,35 +117,33 @@ def real_requests(backend: Backend) -> int:
 
 def both_workers_serve(instance: Instance, before: list[int], limit: int = 200) -> int:
     """Send requests (each on a new connection) until both workers have served one since
-    ``before`` (their requests_total then); returns how many were sent."""
+    ``before`` (their requests_total then); returns how many were sent. The admin API asks
+    the workers for their counters before it answers, so they include every request sent."""
     for sent in range(1, limit + 1):
         assert instance.get(f"/n{sent}").status_code == 200
-        if sent % 10 == 0 and all(
-                worker["requests_total"] > count for worker, count in zip(
-                    wait_until(lambda: fresh_counts(instance, before, sent), "stats reported"),
-                    before, strict=True)):
-            return sent
+        if sent % 10 == 0:
+            now = [worker["requests_total"] for worker in instance.workers()]
+            assert sum(now) - sum(before) == sent
+            if all(count > earlier for count, earlier in zip(now, before, strict=True)):
+                return sent
     raise AssertionError(f"{limit} requests did not reach both workers: {instance.workers()}")
 
 
-def fresh_counts(instance: Instance, before: list[int], sent: int) -> list[dict[str, Any]] | None:
-    """The workers once their reports count every request sent so far."""
-    workers = instance.workers()
-    counted = sum(worker["requests_total"] for worker in workers) - sum(before)
-    return workers if counted >= sent else None
-
-
-def test_two_workers_share_the_port_and_the_totals_add_up(instance: Instance, backends: list[Backend]) -> None:
+def test_two_workers_share_the_port_and_the_totals_add_up(instance: Instance,
+                                                          backends: list[Backend]) -> None:
     workers = instance.workers()
     assert [worker["slot"] for worker in workers] == [0, 1]
     assert all(worker["alive"] for worker in workers)
     pids = [worker["pid"] for worker in workers]
     assert len(set(pids)) == 2
     assert all(parent_of(pid) == instance.running.process.pid for pid in pids)
+    assert all(worker["memory_bytes"] > 10 * 1024 * 1024 for worker in workers)
     sent = both_workers_serve(instance, [0, 0])
     # /metrics shows the whole instance: every request, whichever worker served it.
-    wait_until(lambda: instance.metric("laneway_server_requests_total") == sent, "metrics count every request")
-    assert instance.metric('laneway_server_responses_total') == sent
+    assert instance.metric("laneway_server_requests_total") == sent
+    assert instance.metric("laneway_server_responses_total") == sent
+    assert instance.metric("laneway_worker_up") == 2
+    assert instance.metric("laneway_worker_resident_memory_bytes") > 20 * 1024 * 1024
     assert sum(real_requests(backend) for backend in backends) == sent
 
 
@@ -155,10 +153,13 @@ def test_a_killed_worker_is_started_again(instance: Instance) -> None:
     # The other worker keeps the port open: requests are answered throughout.
     for index in range(10):
         assert instance.get(f"/during{index}").status_code == 200
-    restarted = wait_until(lambda: next((w for w in instance.workers()
-                                         if w["slot"] == 0 and w["alive"] and w["pid"] != victim["pid"]), None),
-                           "slot 0 runs a new worker")
+    def replaced() -> dict[str, Any] | None:
+        return next((w for w in instance.workers()
+                     if w["slot"] == 0 and w["alive"] and w["pid"] != victim["pid"]), None)
+
+    restarted = wait_until(replaced, "slot 0 runs a new worker")
     assert restarted["restarts"] == 1
+    assert instance.metric("laneway_worker_restarts_total") == 1
     assert gone(victim["pid"])
     instance.running.wait_for(r"worker 0 \(pid \d+\) exited with signal SIGKILL", stream="stderr")
     both_workers_serve(instance, [w["requests_total"] for w in instance.workers()])
@@ -231,3 +232,17 @@ def test_a_supervisor_that_dies_leaves_no_worker_behind(instance: Instance) -> N
     instance.running.process.kill()
     instance.running.process.wait(10)
     wait_until(lambda: all(gone(pid) for pid in pids), "the workers exit once the supervisor is gone")
+
+
+def test_workers_1_is_one_process_as_before(tmp_path: Path, backends: list[Backend]) -> None:
+    path = tmp_path / "laneway.yaml"
+    path.write_text(config_text(backends).replace("workers: 2", "workers: 1"), encoding="utf-8")
+    with Running("run", "-c", str(path)) as running:
+        admin = running.wait_for(r"admin listener on (http://\S+)", stream="stderr").group(1)
+        proxy = running.wait_for(r"listener web: listening on (http://\S+)", stream="stderr").group(1)
+        assert httpx.get(proxy, trust_env=False, timeout=10).status_code == 200
+        workers = httpx.get(f"{admin}/api/workers", trust_env=False, timeout=10).json()
+        assert [(w["slot"], w["pid"], w["requests_total"]) for w in workers] == [(0, running.process.pid, 1)]
+        children = Path(f"/proc/{running.process.pid}/task/{running.process.pid}/children").read_text()
+        assert children.split() == []
+        assert running.stop(signal.SIGTERM) == 0
