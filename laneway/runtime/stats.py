@@ -7,7 +7,8 @@ restart does not make a counter go back, which Prometheus would read as a reset)
 objects: the admin API, ``/metrics`` and the stats page read those exactly as they do with
 one process.
 
-Sums: requests, failures, responses by class, latency buckets and sum, retries, error
+Sums: requests, failures, responses by class, response and connect time buckets and sums,
+retries, error
 responses, ejections and breaker openings add up; in-flight requests add up over live
 workers only; a server is shown ejected when any worker ejected it, and with the most
 severe breaker state any worker has for it (open, then half-open).
@@ -40,6 +41,8 @@ def snapshot(runtime: Runtime) -> Snapshot:
                 "responses": list(server.responses),
                 "latency_counts": list(server.latency_counts),
                 "latency_sum": server.latency_sum,
+                "connect_counts": list(server.connect_counts),
+                "connect_sum": server.connect_sum,
                 "in_flight": server.in_flight,
                 "ejected": server.ejected,
                 "breaker": server.breaker,
@@ -61,8 +64,8 @@ def requests_in(pools: Snapshot) -> tuple[int, int]:
 
 
 # Counters that only grow: kept from workers that died. In-flight and states are not.
-SERVER_COUNTERS = ("requests", "failures", "ejections", "breaker_opened", "latency_sum")
-SERVER_LISTS = ("responses", "latency_counts")
+SERVER_COUNTERS = ("requests", "failures", "ejections", "breaker_opened", "latency_sum", "connect_sum")
+SERVER_LISTS = ("responses", "latency_counts", "connect_counts")
 
 
 class InstanceTotals:
@@ -113,6 +116,9 @@ class InstanceTotals:
             server.responses = column_sums([row["responses"] for row in rows], len(server.responses))
             server.latency_counts = column_sums([row["latency_counts"] for row in rows],
                                                 len(server.latency_counts))
+            server.connect_sum = sum(row["connect_sum"] for row in rows)
+            server.connect_counts = column_sums([row["connect_counts"] for row in rows],
+                                                len(server.connect_counts))
             server.in_flight = sum(row["in_flight"] for row in live_rows)
             if detector is not None:
                 detector.ejected_total[server.key] = sum(row["ejections"] for row in rows)

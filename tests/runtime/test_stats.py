@@ -28,6 +28,8 @@ def worker(requests: int, *, in_flight: int = 0, latency_bucket: int = 0) -> Run
     server.responses[2] = requests
     server.latency_counts[latency_bucket] = requests
     server.latency_sum = requests * 0.001
+    server.connect_counts[1] = 1
+    server.connect_sum = 0.007
     server.in_flight = in_flight
     pool.retry_budget.retries_total = 1
     pool.errors_total = {502: 1}
@@ -45,6 +47,7 @@ def test_live_workers_add_up() -> None:
     assert server.in_flight == 3
     assert (server.latency_counts[0], server.latency_counts[5]) == (3, 4)
     assert abs(server.latency_sum - 0.007) < 1e-9
+    assert (server.connect_counts[1], server.connect_sum) == (2, 0.014)
     assert pool.retry_budget.retries_total == 2
     assert pool.errors_total == {502: 2}
     assert pool.servers[1].requests_total == 0
