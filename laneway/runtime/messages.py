@@ -5,9 +5,11 @@ It is not on the request path: a few small messages a second (stats, server stat
 config on reload. Every message is a mapping with a ``type``:
 
 supervisor -> worker
-    ``config``   ``{source, text, binds}``: run this config file's text; ``binds`` gives the
-                 address each listener must bind (the port the supervisor reserved when the
-                 file says port 0). The first message a worker gets, and on every reload.
+    ``config``   ``{source, text, binds, servers, split_secret}``: run this config file's text;
+                 ``binds`` gives the address each listener must bind (the port the supervisor
+                 reserved when the file says port 0), ``servers`` the servers' states (as
+                 below), ``split_secret`` the instance's key for sticky split cookies. The
+                 first message a worker gets, and on every reload.
     ``servers``  ``{pools: {pool: [[address, weight, backup, state, up], ...]}}``: the servers
                  each pool has and what the supervisor's health checks and operators decided
                  for them; a worker adds, removes and updates its own to match.

@@ -267,7 +267,10 @@ class Supervisor:
 
     def _config_message(self) -> messages.Message:
         return {"type": "config", "source": self.source, "text": self.text,
-                "binds": self.reservations.binds(), "servers": server_states(self.runtime)}
+                "binds": self.reservations.binds(), "servers": server_states(self.runtime),
+                # One instance, one secret: a sticky split cookie one worker signed is
+                # honoured by every other.
+                "split_secret": self.runtime.split_secret.hex()}
 
     def _watch_pools(self) -> None:
         for pool in self.runtime.pools.values():

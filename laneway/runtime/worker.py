@@ -61,6 +61,7 @@ class Worker:
             return False
         try:
             runtime = Runtime(worker_config(first), check_health=False, reuse_port=True)
+            runtime.split_secret = bytes.fromhex(first["split_secret"])
             # The supervisor's verdicts apply before the first connection is accepted.
             await runtime.start(prepare=lambda: apply_server_states(runtime, first["servers"]))
         except (ConfigError, OSError, ValueError) as error:

@@ -246,3 +246,40 @@ def test_workers_1_is_one_process_as_before(tmp_path: Path, backends: list[Backe
         children = Path(f"/proc/{running.process.pid}/task/{running.process.pid}/children").read_text()
         assert children.split() == []
         assert running.stop(signal.SIGTERM) == 0
+
+
+def test_a_sticky_split_cookie_from_one_worker_holds_at_every_worker(tmp_path: Path,
+                                                                     backends: list[Backend]) -> None:
+    # No secret in the file: the instance makes one at start, and every worker must share it.
+    text = config_text(backends).replace("routes: [{pool: app}]", """routes:
+      - split: [{pool: a, weight: 1}, {pool: b, weight: 1}]
+        sticky: {cookie: lw_arm}""")
+    (first_host, first_port), (second_host, second_port) = (b.address for b in backends)
+    text = text.replace("admin:", f"""  a:
+    servers: [{{address: "{first_host}:{first_port}"}}]
+  b:
+    servers: [{{address: "{second_host}:{second_port}"}}]
+admin:""")
+    path = tmp_path / "laneway.yaml"
+    path.write_text(text, encoding="utf-8")
+    with Running("run", "-c", str(path)) as running:
+        admin = running.wait_for(r"admin listener on (http://\S+)", stream="stderr").group(1)
+        proxy = running.wait_for(r"listener web: listening on (http://\S+)", stream="stderr").group(1)
+        with httpx.Client(base_url=admin, trust_env=False, timeout=10) as client:
+            instance = Instance(running, path, proxy, client)
+            first = instance.get("/first")
+            cookie = first.cookies["lw_arm"]
+            arm = backends[0] if real_requests(backends[0]) else backends[1]
+            before_arm = real_requests(arm)
+            start = [worker["requests_total"] for worker in instance.workers()]
+            for sent in range(1, 201):
+                response = httpx.get(f"{proxy}n{sent}", trust_env=False, timeout=10,
+                                     headers={"Connection": "close", "Cookie": f"lw_arm={cookie}"})
+                assert response.status_code == 200
+                counts = [worker["requests_total"] for worker in instance.workers()]
+                # Each worker serves at least 10: one whose signature check failed would send
+                # each request to a random arm, and all 10 landing right has odds of 1 in 1024.
+                if all(now - then >= 10 for now, then in zip(counts, start, strict=True)):
+                    break
+            assert all(now - then >= 10 for now, then in zip(counts, start, strict=True)), counts
+            assert real_requests(arm) - before_arm == sent, "every request stayed on the cookie's arm"
