@@ -3,6 +3,7 @@ in front of real backends, driven over real sockets and signals (docs/workers.md
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -17,6 +18,7 @@ import pytest
 from tests.cli.process import Running
 from tests.support.backend import Backend
 from tests.support.loop_thread import LoopThread
+from tests.tls.support import Pki
 
 DEADLINE = 20.0  # seconds any condition below may take to come true
 
@@ -99,10 +101,10 @@ def backends(loop_thread: LoopThread) -> Iterator[list[Backend]]:
         loop_thread.run(backend.stop())
 
 
-@pytest.fixture
-def instance(tmp_path: Path, backends: list[Backend]) -> Iterator[Instance]:
-    path = tmp_path / "laneway.yaml"
-    path.write_text(config_text(backends), encoding="utf-8")
+@contextlib.contextmanager
+def started(path: Path, text: str) -> Iterator[Instance]:
+    """``laneway run`` of ``text`` (written to ``path``), once its workers serve."""
+    path.write_text(text, encoding="utf-8")
     with Running("run", "-c", str(path)) as running:
         admin = running.wait_for(r"admin listener on (http://\S+)", stream="stderr").group(1)
         proxy = running.wait_for(r"listener web: listening on (http://\S+)", stream="stderr").group(1)
@@ -111,22 +113,30 @@ def instance(tmp_path: Path, backends: list[Backend]) -> Iterator[Instance]:
             yield Instance(running, path, proxy, client)
 
 
+@pytest.fixture
+def instance(tmp_path: Path, backends: list[Backend]) -> Iterator[Instance]:
+    with started(tmp_path / "laneway.yaml", config_text(backends)) as running:
+        yield running
+
+
 def real_requests(backend: Backend) -> int:
     return sum(1 for request in backend.requests if request.path != "/health")
 
 
-def both_workers_serve(instance: Instance, before: list[int], limit: int = 200) -> int:
-    """Send requests (each on a new connection) until both workers have served one since
-    ``before`` (their requests_total then); returns how many were sent. The admin API asks
-    the workers for their counters before it answers, so they include every request sent."""
+def both_workers_serve(instance: Instance, before: list[int], limit: int = 200, *, each: int = 1,
+                       send: Callable[[int], httpx.Response] | None = None) -> int:
+    """Send requests (``send(n)``; by default ``instance.get``, a new connection each) until
+    each worker has served ``each`` of them since ``before`` (their requests_total then);
+    returns how many were sent. The admin API asks the workers for their counters before it
+    answers, so they include every request sent."""
     for sent in range(1, limit + 1):
-        assert instance.get(f"/n{sent}").status_code == 200
-        if sent % 10 == 0:
-            now = [worker["requests_total"] for worker in instance.workers()]
-            assert sum(now) - sum(before) == sent
-            if all(count > earlier for count, earlier in zip(now, before, strict=True)):
-                return sent
-    raise AssertionError(f"{limit} requests did not reach both workers: {instance.workers()}")
+        response = send(sent) if send is not None else instance.get(f"/n{sent}")
+        assert response.status_code == 200
+        now = [worker["requests_total"] for worker in instance.workers()]
+        assert sum(now) - sum(before) == sent
+        if all(count - earlier >= each for count, earlier in zip(now, before, strict=True)):
+            return sent
+    raise AssertionError(f"{limit} requests did not reach both workers {each} times: {instance.workers()}")
 
 
 def test_two_workers_share_the_port_and_the_totals_add_up(instance: Instance,
@@ -199,7 +209,12 @@ def test_an_admin_drain_reaches_every_worker(instance: Instance, backends: list[
 
 def test_sighup_reload_reaches_every_worker(instance: Instance, backends: list[Backend]) -> None:
     first, second = backends
-    instance.path.write_text(config_text([second]), encoding="utf-8")
+    # The pool keeps only the second backend, and a new listener asks for a free port.
+    text = config_text([second]).replace("pools:", """  - name: extra
+    bind: 127.0.0.1:0
+    routes: [{pool: app}]
+pools:""")
+    instance.path.write_text(text, encoding="utf-8")
     instance.running.process.send_signal(signal.SIGHUP)
     for slot in (0, 1):
         instance.running.wait_for(rf"\[worker {slot}\] laneway: config reloaded", stream="stderr")
@@ -209,6 +224,13 @@ def test_sighup_reload_reaches_every_worker(instance: Instance, backends: list[B
     sent = both_workers_serve(instance, [w["requests_total"] for w in instance.workers()])
     assert real_requests(first) == before[0]
     assert real_requests(second) - before[1] == sent
+    # Every worker listens on the one port the supervisor reserved for the new listener.
+    extra = next(listener for listener in instance.admin.get("/api/listeners").json()
+                 if listener["name"] == "extra")
+    extra_port = int(extra["address"].rsplit(":", 1)[1])
+    both_workers_serve(instance, [w["requests_total"] for w in instance.workers()],
+                       send=lambda n: httpx.get(f"http://127.0.0.1:{extra_port}/x{n}", trust_env=False,
+                                                headers={"Connection": "close"}, timeout=10))
 
 
 def test_a_rejected_reload_changes_no_worker(instance: Instance, backends: list[Backend]) -> None:
@@ -260,26 +282,60 @@ def test_a_sticky_split_cookie_from_one_worker_holds_at_every_worker(tmp_path: P
   b:
     servers: [{{address: "{second_host}:{second_port}"}}]
 admin:""")
-    path = tmp_path / "laneway.yaml"
-    path.write_text(text, encoding="utf-8")
-    with Running("run", "-c", str(path)) as running:
-        admin = running.wait_for(r"admin listener on (http://\S+)", stream="stderr").group(1)
-        proxy = running.wait_for(r"listener web: listening on (http://\S+)", stream="stderr").group(1)
-        with httpx.Client(base_url=admin, trust_env=False, timeout=10) as client:
-            instance = Instance(running, path, proxy, client)
-            first = instance.get("/first")
-            cookie = first.cookies["lw_arm"]
-            arm = backends[0] if real_requests(backends[0]) else backends[1]
-            before_arm = real_requests(arm)
-            start = [worker["requests_total"] for worker in instance.workers()]
-            for sent in range(1, 201):
-                response = httpx.get(f"{proxy}n{sent}", trust_env=False, timeout=10,
-                                     headers={"Connection": "close", "Cookie": f"lw_arm={cookie}"})
-                assert response.status_code == 200
-                counts = [worker["requests_total"] for worker in instance.workers()]
-                # Each worker serves at least 10: one whose signature check failed would send
-                # each request to a random arm, and all 10 landing right has odds of 1 in 1024.
-                if all(now - then >= 10 for now, then in zip(counts, start, strict=True)):
-                    break
-            assert all(now - then >= 10 for now, then in zip(counts, start, strict=True)), counts
-            assert real_requests(arm) - before_arm == sent, "every request stayed on the cookie's arm"
+    with started(tmp_path / "laneway.yaml", text) as instance:
+        cookie = instance.get("/first").cookies["lw_arm"]
+        arm = backends[0] if real_requests(backends[0]) else backends[1]
+        before_arm = real_requests(arm)
+        # Each worker serves at least 10: one whose signature check failed would send each
+        # request to a random arm, and all 10 landing right has odds of 1 in 1024.
+        sent = both_workers_serve(
+            instance, [worker["requests_total"] for worker in instance.workers()], each=10,
+            send=lambda n: httpx.get(f"{instance.proxy}n{n}", trust_env=False, timeout=10,
+                                     headers={"Connection": "close", "Cookie": f"lw_arm={cookie}"}))
+        assert real_requests(arm) - before_arm == sent, "every request stayed on the cookie's arm"
+
+
+def test_a_server_added_through_the_admin_api_reaches_every_worker(
+        instance: Instance, backends: list[Backend], loop_thread: LoopThread) -> None:
+    added = loop_thread.run(Backend("added").start())
+    try:
+        address = f"{added.address[0]}:{added.address[1]}"
+        response = instance.admin.post("/api/pools/app/servers", json={"address": address})
+        assert response.status_code == 201, response.text
+        wait_until(lambda: instance.server(added.address)["health"] == "up", "its health checks pass")
+        for kept in backends:
+            changed = instance.admin.put(f"/api/pools/app/servers/{kept.address[0]}:{kept.address[1]}/state",
+                                         json={"state": "drain"})
+            assert changed.status_code == 200
+        sent = both_workers_serve(instance, [w["requests_total"] for w in instance.workers()])
+        assert real_requests(added) == sent
+    finally:
+        loop_thread.run(added.stop())
+
+
+def test_a_tls_listener_is_shared_too(tmp_path: Path, backends: list[Backend]) -> None:
+    pki = Pki(tmp_path)
+    pair = pki.pair("localhost", "127.0.0.1")
+    text = config_text(backends).replace("    bind: 127.0.0.1:0\n", f"""    bind: 127.0.0.1:0
+    tls: {{certificates: [{{cert: "{pair['cert']}", key: "{pair['key']}"}}]}}
+""", 1)
+    with started(tmp_path / "laneway.yaml", text) as instance:
+        https = instance.proxy.replace("http://", "https://")
+        context = pki.client_context()
+        both_workers_serve(instance, [0, 0], send=lambda n: httpx.get(
+            f"{https}t{n}", headers={"Connection": "close"}, verify=context, trust_env=False, timeout=10))
+
+
+def test_sigusr1_reopens_every_workers_access_log(tmp_path: Path, backends: list[Backend]) -> None:
+    log_file, rotated = tmp_path / "access.log", tmp_path / "access.log.1"
+    text = config_text(backends) + f"access_log: {{path: {log_file}, format: json}}\n"
+    with started(tmp_path / "laneway.yaml", text) as instance:
+        both_workers_serve(instance, [0, 0])
+        wait_until(lambda: log_file.exists() and log_file.read_text().count("\n") >= 2, "lines are written")
+        log_file.rename(rotated)
+        instance.running.process.send_signal(signal.SIGUSR1)
+        for slot in (0, 1):
+            instance.running.wait_for(rf"\[worker {slot}\] laneway: access log .* reopened", stream="stderr")
+        sent = both_workers_serve(instance, [w["requests_total"] for w in instance.workers()])
+        wait_until(lambda: log_file.exists() and log_file.read_text().count("\n") == sent,
+                   "every worker writes to the new file")
