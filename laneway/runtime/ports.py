@@ -6,7 +6,7 @@ with SO_REUSEPORT too but without listening: a socket that does not listen gets 
 connections, yet it
 
 - finds a port in use by something else (an ``OSError`` before any worker starts, as with
-  one process),
+  one process; for a host name, at its first address),
 - turns ``port 0`` into one real port that every worker then binds (each worker binding
   port 0 would get a different port), and
 - keeps the port laneway's while workers restart.
@@ -25,6 +25,7 @@ class Reservation:
     def __init__(self, listener: Listener) -> None:
         self.bind = listener.bind
         host, port = listener.host_port
+        self.any_port = port == 0
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         sock = socket.socket(family, kind, proto)
@@ -82,8 +83,11 @@ class Reservations:
         self.held.update(fresh)
 
     def binds(self) -> dict[str, str]:
-        """Listener name -> the address its workers bind."""
-        return {name: reservation.worker_bind for name, reservation in self.held.items()}
+        """Listener name -> the address its workers bind, for the listeners whose config asks
+        for port 0; the others bind as the config says (a host name there may stand for
+        several addresses, and each worker binds them all, as one process does)."""
+        return {name: reservation.worker_bind for name, reservation in self.held.items()
+                if reservation.any_port}
 
     def addresses(self) -> dict[str, tuple[str, int]]:
         return {name: reservation.address for name, reservation in self.held.items()}

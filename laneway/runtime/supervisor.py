@@ -186,6 +186,11 @@ class Supervisor:
                 await self._run_once(slot)
             except OSError as error:  # could not even start the process
                 log.error("worker %d: cannot start: %s", slot.slot, error)
+            except Exception:  # a bug of the supervisor's must not leave the slot empty for good
+                log.exception("worker %d: unexpected error while running it", slot.slot)
+                if slot.process is not None and slot.process.returncode is None:
+                    slot.process.kill()
+                    await slot.process.wait()
             if self.stopping.is_set():
                 return
             if not slot.ready.is_set() and not self.runtime.accepting:
@@ -200,6 +205,8 @@ class Supervisor:
             slot.restarts += 1
 
     async def _run_once(self, slot: WorkerSlot) -> None:
+        # From the attempt on: a start that fails at once counts as a short life (back-off).
+        slot.started_at, slot.started_mono = time.time(), time.monotonic()
         parent, child = socket.socketpair()
         try:
             slot.process = await asyncio.create_subprocess_exec(
@@ -210,7 +217,6 @@ class Supervisor:
             raise
         finally:
             child.close()
-        slot.started_at, slot.started_mono = time.time(), time.monotonic()
         slot.ready.clear()
         reader, writer = await messages.open_channel(parent)
         slot.writer = writer
@@ -218,6 +224,11 @@ class Supervisor:
         try:
             while (message := await messages.receive(reader)) is not None:
                 self._on_message(slot, message)
+        except Exception:
+            # A message the supervisor cannot use: that worker is not to be trusted.
+            log.exception("worker %d: unusable message; stopping it", slot.slot)
+            with contextlib.suppress(ProcessLookupError):
+                slot.process.kill()
         finally:
             slot.writer = None
             writer.close()

@@ -49,9 +49,10 @@ class Worker:
         self.writer = writer
         self.runtime: Runtime | None = None
         self.stop = asyncio.Event()
+        self.failed = False
 
     async def serve(self) -> bool:
-        """Run until told to stop; False when it could not start."""
+        """Run until told to stop; False when it could not start or had to stop on an error."""
         loop = asyncio.get_running_loop()
         # From the start: a SIGTERM while starting stops the worker as soon as it is up.
         loop.add_signal_handler(signal.SIGTERM, self.stop.set)
@@ -83,13 +84,20 @@ class Worker:
         with contextlib.suppress(ConnectionError):
             await self.writer.drain()
         self.writer.close()
-        return True
+        return not self.failed
 
     async def _listen(self) -> None:
         """Apply the supervisor's messages in order; its going away stops this worker."""
-        while (message := await messages.receive(self.reader)) is not None:
-            await self._apply(message)
-        log.warning("worker: the supervisor has gone; stopping")
+        try:
+            while (message := await messages.receive(self.reader)) is not None:
+                await self._apply(message)
+        except Exception:
+            # A worker that cannot follow the supervisor must not serve on stale state: it
+            # stops, and the supervisor starts a fresh one with the current state.
+            log.exception("worker: cannot apply the supervisor's message; stopping")
+            self.failed = True
+        else:
+            log.warning("worker: the supervisor has gone; stopping")
         self.stop.set()
 
     async def _apply(self, message: messages.Message) -> None:

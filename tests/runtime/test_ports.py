@@ -50,6 +50,16 @@ def test_port_0_becomes_one_real_port_that_workers_share(reservations: Reservati
             worker.close()
 
 
+def test_a_fixed_port_is_bound_as_the_config_says(reservations: Reservations) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    fixed = config(f"localhost:{free}")
+    reservations.commit(fixed, reservations.update(fixed))
+    assert reservations.addresses()["l0"][1] == free
+    assert reservations.binds() == {}, "workers bind localhost (every address it names) themselves"
+
+
 def test_a_port_in_use_by_another_program_is_an_error(reservations: Reservations) -> None:
     with socket.create_server(("127.0.0.1", 0)) as other:
         taken = config(f"127.0.0.1:{other.getsockname()[1]}", "127.0.0.1:0")

@@ -339,3 +339,30 @@ def test_sigusr1_reopens_every_workers_access_log(tmp_path: Path, backends: list
         sent = both_workers_serve(instance, [w["requests_total"] for w in instance.workers()])
         wait_until(lambda: log_file.exists() and log_file.read_text().count("\n") == sent,
                    "every worker writes to the new file")
+
+
+def test_a_worker_that_cannot_start_is_retried_later_and_later(tmp_path: Path,
+                                                               backends: list[Backend]) -> None:
+    pki = Pki(tmp_path)
+    pair = pki.pair("localhost", "127.0.0.1")
+    text = config_text(backends).replace("    bind: 127.0.0.1:0\n", f"""    bind: 127.0.0.1:0
+    tls: {{certificates: [{{cert: "{pair['cert']}", key: "{pair['key']}"}}]}}
+""", 1)
+    key = Path(pair["key"])
+    with started(tmp_path / "laneway.yaml", text) as instance:
+        # Without its key file, a new worker cannot start: it exits at once, every time.
+        key_text = key.read_text()
+        key.unlink()
+        victim = instance.workers()[0]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        # It had run under 10s (the test just started it): each short life doubles the wait.
+        for cause, delay in (("signal SIGKILL", "0.5"), ("status 1", "1.0"), ("status 1", "2.0")):
+            instance.running.wait_for(rf"worker 0 \(pid \d+\) exited with {cause} after [\d.]+s; "
+                                      rf"starting it again in {delay}s", stream="stderr")
+        # The other worker serves meanwhile; once the key is back, slot 0 serves again.
+        https = instance.proxy.replace("http://", "https://")
+        assert httpx.get(f"{https}meanwhile", verify=pki.client_context(), trust_env=False,
+                         timeout=10).status_code == 200
+        key.write_text(key_text)
+        wait_until(lambda: all(worker["alive"] for worker in instance.workers()), "slot 0 runs again")
+        assert instance.workers()[0]["restarts"] >= 3
