@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cli.process import Running
+from tests.cli.process import Running, laneway
 from tests.support.backend import Backend
 from tests.support.loop_thread import LoopThread
 from tests.tls.support import Pki
@@ -366,3 +366,14 @@ def test_a_worker_that_cannot_start_is_retried_later_and_later(tmp_path: Path,
         key.write_text(key_text)
         wait_until(lambda: all(worker["alive"] for worker in instance.workers()), "slot 0 runs again")
         assert instance.workers()[0]["restarts"] >= 3
+
+
+def test_laneway_ctl_workers_lists_them(instance: Instance) -> None:
+    instance.get("/one")
+    result = laneway("ctl", "--admin", str(instance.admin.base_url), "workers")
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["SLOT", "PID", "ALIVE", "RESTARTS", "REQUESTS", "IN_FLIGHT", "MEMORY_MIB"]
+    pids = [str(worker["pid"]) for worker in instance.workers()]
+    assert [row.split()[:4] for row in rows] == [["0", pids[0], "yes", "0"], ["1", pids[1], "yes", "0"]]
+    assert sum(int(row.split()[4]) for row in rows) == 1
