@@ -217,7 +217,8 @@ def readiness(runtime: Runtime) -> Readiness:
     if runtime.stopping:
         reasons.append("laneway is shutting down")
     elif not runtime.accepting:
-        reasons.append("listeners are not bound yet")
+        reasons.append("no listener accepts connections yet (starting, or every worker is being "
+                       "started again)")
     empty = sorted(name for name, pool in runtime.pools.items() if not pool.available)
     if empty:
         reasons.append(f"no server may take traffic in pool{'s' if len(empty) > 1 else ''} "

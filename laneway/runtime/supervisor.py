@@ -115,6 +115,7 @@ class Supervisor:
         self.reservations = Reservations()
         self.totals = InstanceTotals()
         self.stopping = asyncio.Event()
+        self.started = False  # every worker served once; from then on they are restarted
         self._tasks: list[asyncio.Task[None]] = []
         self._states_pending = False
         self._states_sent: object = None
@@ -145,7 +146,7 @@ class Supervisor:
                 raise RuntimeError("a worker could not start; see its log lines above")
             await asyncio.wait([*(wait for wait in waits if not wait.done()), *self._tasks],
                                timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED)
-        self.runtime.accepting = True
+        self.runtime.accepting = self.started = True
         log.info("%d workers serving (pids %s)", len(self.slots),
                  ", ".join(str(slot.process.pid) for slot in self.slots if slot.process is not None))
 
@@ -193,7 +194,7 @@ class Supervisor:
                     await slot.process.wait()
             if self.stopping.is_set():
                 return
-            if not slot.ready.is_set() and not self.runtime.accepting:
+            if not self.started:
                 return  # died while laneway starts: start() reports it
             lived = time.monotonic() - slot.started_mono
             delay = slot.backoff.delay(lived)
@@ -236,6 +237,7 @@ class Supervisor:
             self.totals.retire(slot.stats)  # its counters stay in the instance's totals
             slot.stats = {}
             self._apply_totals()
+            self._update_accepting()
 
     def _on_message(self, slot: WorkerSlot, message: messages.Message) -> None:
         kind = message["type"]
@@ -246,10 +248,18 @@ class Supervisor:
             self._stats_arrived.set()
         elif kind == "ready":
             slot.ready.set()
-            if self.runtime.accepting:
+            if self.started:
                 log.info("worker %d (pid %s) serving", slot.slot, message.get("pid"))
+            self._update_accepting()
         elif kind == "reload_failed":
             log.error("worker %d could not run the reloaded config: %s", slot.slot, message.get("problem"))
+
+    def _update_accepting(self) -> None:
+        """Readiness (``/health/ready``): once started, ready while some worker accepts; when
+        every worker is down at once (all being restarted), not ready."""
+        if self.started:
+            self.runtime.accepting = any(slot.alive and slot.ready.is_set() and slot.writer is not None
+                                         for slot in self.slots)
 
     async def refresh_stats(self, timeout: float = 1.0) -> None:
         """Ask every worker for its counters now and wait (up to ``timeout``) for them: the

@@ -353,19 +353,24 @@ def test_a_worker_that_cannot_start_is_retried_later_and_later(tmp_path: Path,
         # Without its key file, a new worker cannot start: it exits at once, every time.
         key_text = key.read_text()
         key.unlink()
-        victim = instance.workers()[0]["pid"]
-        os.kill(victim, signal.SIGKILL)
+        for worker in instance.workers():
+            os.kill(worker["pid"], signal.SIGKILL)
         # It had run under 10s (the test just started it): each short life doubles the wait.
         for cause, delay in (("signal SIGKILL", "0.5"), ("status 1", "1.0"), ("status 1", "2.0")):
             instance.running.wait_for(rf"worker 0 \(pid \d+\) exited with {cause} after [\d.]+s; "
                                       rf"starting it again in {delay}s", stream="stderr")
-        # The other worker serves meanwhile; once the key is back, slot 0 serves again.
-        https = instance.proxy.replace("http://", "https://")
-        assert httpx.get(f"{https}meanwhile", verify=pki.client_context(), trust_env=False,
-                         timeout=10).status_code == 200
+        # No worker accepts: not ready, so a balancer in front stops sending.
+        ready = instance.admin.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["reasons"] == [
+            "no listener accepts connections yet (starting, or every worker is being started again)"]
         key.write_text(key_text)
-        wait_until(lambda: all(worker["alive"] for worker in instance.workers()), "slot 0 runs again")
+        wait_until(lambda: all(worker["alive"] for worker in instance.workers()), "the workers run again")
         assert instance.workers()[0]["restarts"] >= 3
+        wait_until(lambda: instance.admin.get("/health/ready").status_code == 200, "ready once they accept")
+        https = instance.proxy.replace("http://", "https://")
+        assert httpx.get(f"{https}again", verify=pki.client_context(), trust_env=False,
+                         timeout=10).status_code == 200
 
 
 def test_laneway_ctl_workers_lists_them(instance: Instance) -> None:
