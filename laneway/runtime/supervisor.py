@@ -121,6 +121,10 @@ class Supervisor:
         self._states_sent: object = None
         self._report_requests = 0
         self._stats_arrived = asyncio.Event()
+        # Sums are made when read (refresh_stats) and once a second, not on every report:
+        # with N workers that is N reports a second, each over every server.
+        self._stats_changed = False
+        self._summing: asyncio.Task[None] | None = None
 
     # Starting and stopping
 
@@ -136,6 +140,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._keep_running(slot), name=f"worker {slot.slot}")
                        for slot in self.slots]
+        self._summing = loop.create_task(self._sum_every_second(), name="worker totals")
         deadline = loop.time() + START_TIMEOUT
         waits = [asyncio.ensure_future(slot.ready.wait()) for slot in self.slots]
         while not all(wait.done() for wait in waits):
@@ -166,6 +171,8 @@ class Supervisor:
                     process.kill()
             await asyncio.gather(*late)
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._summing is not None:
+            await self._summing
         self.reservations.close()
 
     def forward(self, signum: signal.Signals) -> None:
@@ -244,7 +251,7 @@ class Supervisor:
         if kind == "stats":
             slot.stats = message["pools"]
             slot.reported = max(slot.reported, message.get("report", 0))
-            self._apply_totals()
+            self._stats_changed = True
             self._stats_arrived.set()
         elif kind == "ready":
             slot.ready.set()
@@ -277,11 +284,21 @@ class Supervisor:
             self._stats_arrived.clear()
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                return
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stats_arrived.wait(), left)
+        self._apply_totals()
+
+    async def _sum_every_second(self) -> None:
+        """Keep the sums (and the passive verdicts readiness reads) at most a second old."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 1.0)
+            if self._stats_changed:
+                self._apply_totals()
 
     def _apply_totals(self) -> None:
+        self._stats_changed = False
         self.totals.apply(self.runtime, [slot.stats for slot in self.slots if slot.stats])
 
     # What the workers are told
