@@ -75,7 +75,9 @@ class Worker:
         reporting = loop.create_task(self._report())
         await self.stop.wait()
         loop.remove_signal_handler(signal.SIGTERM)
-        await runtime.shutdown(runtime.config.shutdown_grace)
+        grace = runtime.config.shutdown_grace
+        log.info("stopping: not accepting; requests under way have up to %gs to finish", grace)
+        await runtime.shutdown(grace)
         listening.cancel()
         reporting.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -3,6 +3,7 @@ in front of real backends, driven over real sockets and signals (docs/workers.md
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import signal
@@ -382,3 +383,21 @@ def test_laneway_ctl_workers_lists_them(instance: Instance) -> None:
     pids = [str(worker["pid"]) for worker in instance.workers()]
     assert [row.split()[:4] for row in rows] == [["0", pids[0], "yes", "0"], ["1", pids[1], "yes", "0"]]
     assert sum(int(row.split()[4]) for row in rows) == 1
+
+
+def test_sigterm_lets_a_workers_request_under_way_finish(instance: Instance, backends: list[Backend]) -> None:
+    pids = [worker["pid"] for worker in instance.workers()]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        held = pool.submit(instance.get, "/held?hold=1")
+        wait_until(lambda: any(backend.holding for backend in backends), "the request reaches a backend")
+        instance.running.process.send_signal(signal.SIGTERM)
+        instance.running.wait_for(r"stopping: the workers let requests under way finish", stream="stderr")
+        for slot in (0, 1):  # every worker has stopped accepting, one still has a request under way
+            instance.running.wait_for(rf"\[worker {slot}\] laneway: stopping: not accepting", stream="stderr")
+        assert instance.running.process.poll() is None, "the supervisor waits for the worker's request"
+        for backend in backends:
+            if backend.holding:
+                backend.release()
+        assert held.result(timeout=10).status_code == 200
+    assert instance.running.wait() == 0, instance.running.output()
+    assert all(gone(pid) for pid in pids)
