@@ -15,7 +15,7 @@ from laneway.cli.logs import configure_logging
 from laneway.config import Config
 from laneway.runtime.reload import ConfigReloader
 from laneway.runtime.server import Runtime, hot_path_build
-from laneway.runtime.supervisor import Supervisor, default_workers
+from laneway.runtime.supervisor import Supervisor, worker_count
 from laneway.runtime.worker import serve_worker
 
 log = logging.getLogger("laneway")
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> Exit:
     if read is None:
         return Exit.USAGE
     config, text = read
-    workers = config.workers or default_workers()
+    workers = worker_count(config)
     if workers == 1:
         return loop.run(serve(config, args.config))
     command = [sys.executable, "-m", "laneway", "--log-level", args.log_level, "run", "-c", args.config]

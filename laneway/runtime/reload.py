@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from laneway.config import Config, ConfigError, read_config_file
 from laneway.runtime.server import Runtime
+from laneway.runtime.supervisor import worker_count
 
 log = logging.getLogger("laneway")
 
@@ -66,6 +67,12 @@ class ConfigReloader:
             # The admin listener (its address, its token) is set up once, at start.
             warning = (f"reload of {source}: the admin block changed; it takes effect when laneway is "
                        "restarted, the admin listener keeps its settings until then")
+            outcome.warnings.append(warning)
+            log.warning("%s", warning)
+        if worker_count(config) != worker_count(self.runtime.config):
+            # The processes are started once; a reload changes what they run, not how many.
+            warning = (f"reload of {source}: workers changed; the number of worker processes changes "
+                       "when laneway is restarted, the new config runs on the processes there are")
             outcome.warnings.append(warning)
             log.warning("%s", warning)
         try:

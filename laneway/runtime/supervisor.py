@@ -52,6 +52,11 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def worker_count(config: Config) -> int:
+    """The number of worker processes ``config`` asks for (1: a single process)."""
+    return config.workers or default_workers()
+
+
 @dataclass(frozen=True)
 class WorkerStatus:
     """One worker slot, as the admin API's ``/api/workers`` shows it."""

@@ -234,6 +234,14 @@ pools:""")
                                                 headers={"Connection": "close"}, timeout=10))
 
 
+def test_a_reload_cannot_change_the_number_of_workers(instance: Instance, backends: list[Backend]) -> None:
+    instance.path.write_text(config_text(backends).replace("workers: 2", "workers: 3"), encoding="utf-8")
+    done = instance.admin.post("/api/reload", headers={"Content-Type": "application/json"})
+    assert done.status_code == 200, done.text
+    assert any("workers changed" in warning for warning in done.json()["warnings"])
+    assert len(instance.workers()) == 2
+
+
 def test_a_rejected_reload_changes_no_worker(instance: Instance, backends: list[Backend]) -> None:
     instance.path.write_text(config_text(backends).replace("retries: 0", "retries: -1"), encoding="utf-8")
     rejected = instance.admin.post("/api/reload", headers={"Content-Type": "application/json"})
