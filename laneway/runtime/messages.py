@@ -5,7 +5,8 @@ It is not on the request path: a few small messages a second (stats, server stat
 config on reload. Every message is a mapping with a ``type``:
 
 supervisor -> worker
-    ``config``   ``{source, text, binds, servers, split_secret}``: run this config file's text;
+    ``config``   ``{generation, source, text, binds, servers, split_secret}``: run this config
+                 file's text (``generation`` counts the supervisor's reloads);
                  ``binds`` gives the address each listener must bind (the port the supervisor
                  reserved when the file says port 0), ``servers`` the servers' states (as
                  below), ``split_secret`` the instance's key for sticky split cookies. The
@@ -19,7 +20,8 @@ worker -> supervisor
     ``ready``    ``{pid}``: its listeners accept.
     ``stats``    ``{pools, report}`` (``laneway.runtime.stats``): its counters, every second
                  (``report`` 0) and in answer to a ``report`` (its number).
-    ``reload_failed`` ``{problem}``: it could not run a config it was sent.
+    ``reloaded`` ``{generation}``: it runs the config of that generation (answers a reload).
+    ``reload_failed`` ``{generation, problem}``: it could not run it; it runs the previous one.
 """
 
 from __future__ import annotations

@@ -39,11 +39,12 @@ class ConfigReloader:
     """``await reload(by)`` reads ``source`` again and runs it on ``runtime``."""
 
     def __init__(self, runtime: Runtime, source: str,
-                 apply: Callable[[Config, str], Awaitable[None]] | None = None) -> None:
+                 apply: Callable[[Config, str], Awaitable[list[str]]] | None = None) -> None:
         self.runtime = runtime
         self.source = source
         # How a valid config is run: ``Runtime.reload``; with workers, the supervisor's
-        # reload, which also sends the file's text on to every worker.
+        # reload, which also sends the file's text on to every worker and returns what
+        # went wrong there (as warnings: by then the config runs).
         self.apply = apply
         self._lock = asyncio.Lock()
 
@@ -77,7 +78,7 @@ class ConfigReloader:
             log.warning("%s", warning)
         try:
             if self.apply is not None:
-                await self.apply(config, text)
+                outcome.warnings.extend(await self.apply(config, text))
             else:
                 await self.runtime.reload(config)
         except (OSError, ValueError) as error:

@@ -556,7 +556,10 @@ class Runtime:
             self.draining.add(loop.create_task(listener.drain(config.shutdown_grace)))
             if name not in fresh:
                 self.listener_addresses.pop(name, None)
-        log.info("config reloaded: %d listener(s), %d pool(s)", len(config.listeners), len(config.pools))
+        # One process says so here. With workers (a supervisor does not listen, workers do
+        # not check health) the supervisor says so once every worker runs it.
+        if self.listen and self.check_health:
+            log.info("config reloaded: %d listener(s), %d pool(s)", len(config.listeners), len(config.pools))
 
     @staticmethod
     def _reload_ssl_contexts(config: Config, current: dict[str, HttpListener | TcpListener],

@@ -42,6 +42,8 @@ log = logging.getLogger("laneway")
 START_TIMEOUT = 30.0
 # After shutdown_grace, how long the workers get to exit before they are killed.
 EXIT_MARGIN = 5.0
+# How long a reload waits for every worker to say it runs the new config.
+RELOAD_TIMEOUT = 10.0
 
 
 def default_workers() -> int:
@@ -93,6 +95,8 @@ class WorkerSlot:
         self.restarts = 0
         self.stats: Snapshot = {}
         self.reported = 0  # the last report request (``Supervisor.refresh_stats``) it answered
+        self.generation = 0  # the last config (``Supervisor.generation``) it said it runs
+        self.reload_problem: str | None = None  # why it could not run the last one
         self.backoff = RestartBackoff()
 
     @property
@@ -126,6 +130,8 @@ class Supervisor:
         self._states_sent: object = None
         self._report_requests = 0
         self._stats_arrived = asyncio.Event()
+        self.generation = 0  # the config's: one more at each reload
+        self._reload_answered = asyncio.Event()
         # Sums are made when read (refresh_stats) and once a second, not on every report:
         # with N workers that is N reports a second, each over every server.
         self._stats_changed = False
@@ -263,8 +269,14 @@ class Supervisor:
             if self.started:
                 log.info("worker %d (pid %s) serving", slot.slot, message.get("pid"))
             self._update_accepting()
+        elif kind == "reloaded":
+            slot.generation = max(slot.generation, message["generation"])
+            self._reload_answered.set()
         elif kind == "reload_failed":
-            log.error("worker %d could not run the reloaded config: %s", slot.slot, message.get("problem"))
+            slot.generation = max(slot.generation, message["generation"])
+            slot.reload_problem = str(message.get("problem"))
+            log.error("worker %d could not run the reloaded config: %s", slot.slot, slot.reload_problem)
+            self._reload_answered.set()
 
     def _update_accepting(self) -> None:
         """Readiness (``/health/ready``): once started, ready while some worker accepts; when
@@ -309,7 +321,7 @@ class Supervisor:
     # What the workers are told
 
     def _config_message(self) -> messages.Message:
-        return {"type": "config", "source": self.source, "text": self.text,
+        return {"type": "config", "generation": self.generation, "source": self.source, "text": self.text,
                 "binds": self.reservations.binds(), "servers": server_states(self.runtime),
                 # One instance, one secret: a sticky split cookie one worker signed is
                 # honoured by every other.
@@ -340,10 +352,11 @@ class Supervisor:
 
     # Reload
 
-    async def reload(self, config: Config, text: str) -> None:
-        """Run ``config`` here, then in every worker. Raises (changing nothing) what the
-        workers would fail on: a port that cannot be bound, a certificate that cannot be
-        read, TLS turned on or off on a bind that stays."""
+    async def reload(self, config: Config, text: str) -> list[str]:
+        """Run ``config`` here, then in every worker, and wait (up to ``RELOAD_TIMEOUT``) until
+        each says it runs it. Raises (changing nothing) what the workers would fail on: a
+        port that cannot be bound, a certificate that cannot be read, TLS turned on or off on
+        a bind that stays. Returns what went wrong in workers all the same."""
         check_listeners(self.runtime.config, config)
         fresh = self.reservations.update(config)
         try:
@@ -354,9 +367,34 @@ class Supervisor:
         self.reservations.commit(config, fresh)
         self.runtime.listener_addresses = self.reservations.addresses()
         self.text = text
+        self.generation += 1
         self._watch_pools()
         self._states_sent = server_states(self.runtime)
+        asked = [slot for slot in self.slots if slot.writer is not None]
+        for slot in asked:
+            slot.reload_problem = None
         self._broadcast(self._config_message())
+        return await self._reload_answers(asked, len(config.listeners), len(config.pools))
+
+    async def _reload_answers(self, asked: list[WorkerSlot], listeners: int, pools: int) -> list[str]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RELOAD_TIMEOUT
+        waiting = asked
+        while waiting := [slot for slot in waiting if slot.generation < self.generation and slot.writer]:
+            self._reload_answered.clear()
+            left = deadline - loop.time()
+            if left <= 0:
+                problem = (f"worker(s) {', '.join(str(slot.slot) for slot in waiting)} did not confirm the "
+                           f"reload within {RELOAD_TIMEOUT:g}s")
+                log.error("%s", problem)
+                return [problem]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reload_answered.wait(), left)
+        problems = [f"worker {slot.slot} could not run it and runs the previous config: {slot.reload_problem}"
+                    for slot in asked if slot.reload_problem is not None]
+        if not problems:
+            log.info("config reloaded: %d listener(s), %d pool(s), in every worker", listeners, pools)
+        return problems
 
     def statuses(self) -> list[WorkerStatus]:
         return [slot.status() for slot in self.slots]

@@ -114,9 +114,12 @@ class Worker:
                 await runtime.reload(worker_config(message))
             except (ConfigError, OSError, ValueError) as error:
                 log.error("worker: reload failed, still running the previous config: %s", error)
-                messages.send(self.writer, {"type": "reload_failed", "problem": str(error)})
+                messages.send(self.writer, {"type": "reload_failed", "generation": message["generation"],
+                                            "problem": str(error)})
                 return
             apply_server_states(runtime, message["servers"])
+            log.info("worker: running the reloaded config")
+            messages.send(self.writer, {"type": "reloaded", "generation": message["generation"]})
 
     async def _report(self) -> None:
         while True:

@@ -218,7 +218,10 @@ pools:""")
     instance.path.write_text(text, encoding="utf-8")
     instance.running.process.send_signal(signal.SIGHUP)
     for slot in (0, 1):
-        instance.running.wait_for(rf"\[worker {slot}\] laneway: config reloaded", stream="stderr")
+        instance.running.wait_for(rf"\[worker {slot}\] laneway: worker: running the reloaded config",
+                                  stream="stderr")
+    instance.running.wait_for(r"laneway: config reloaded: 2 listener\(s\), 1 pool\(s\), in every worker",
+                              stream="stderr")
     wait_until(lambda: [s["address"] for s in instance.admin.get("/api/servers").json()]
                == [f"{second.address[0]}:{second.address[1]}"], "the supervisor runs the new config")
     before = real_requests(first), real_requests(second)
@@ -248,6 +251,7 @@ def test_a_rejected_reload_changes_no_worker(instance: Instance, backends: list[
     assert rejected.status_code == 422, rejected.text
     assert "retries" in rejected.text
     assert "config reloaded" not in instance.running.output()
+    assert "running the reloaded config" not in instance.running.output()
     assert all(worker["alive"] for worker in instance.workers())
     assert instance.get("/after").status_code == 200
 
