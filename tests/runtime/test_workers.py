@@ -413,3 +413,19 @@ def test_sigterm_lets_a_workers_request_under_way_finish(instance: Instance, bac
         assert held.result(timeout=10).status_code == 200
     assert instance.running.wait() == 0, instance.running.output()
     assert all(gone(pid) for pid in pids)
+
+
+def test_a_persistence_cookie_from_one_worker_holds_at_every_worker(tmp_path: Path,
+                                                                    backends: list[Backend]) -> None:
+    # round robin would alternate; the cookie (signed with the instance's secret) must win.
+    text = config_text(backends).replace("routes: [{pool: app}]",
+                                         "routes: [{pool: app, persistence: {cookie: true}}]")
+    with started(tmp_path / "laneway.yaml", text) as instance:
+        cookie = instance.get("/first").cookies["laneway_server"]
+        pinned = backends[0] if real_requests(backends[0]) else backends[1]
+        before = real_requests(pinned)
+        sent = both_workers_serve(
+            instance, [worker["requests_total"] for worker in instance.workers()], each=10,
+            send=lambda n: httpx.get(f"{instance.proxy}n{n}", trust_env=False, timeout=10,
+                                     headers={"Connection": "close", "Cookie": f"laneway_server={cookie}"}))
+        assert real_requests(pinned) - before == sent, "every request went to the cookie's server"
