@@ -79,7 +79,7 @@ class PersistenceView(BaseModel):
                                                           "address")
     cookie: str | None = Field(description="cookie: the cookie's name (its secret is never shown)")
     entries: int | None = Field(description="source: client addresses remembered now, over the "
-                                            "route's pools")
+                                            "route's pools (null with workers: each has its own)")
 
 
 class RouteView(BaseModel):
@@ -167,7 +167,16 @@ def pool_view(runtime: Runtime, pool: Pool) -> PoolView:
 
 def persistence_view(runtime: Runtime, listener_name: str, index: int) -> PersistenceView | None:
     """The route's live persistence, found in the listener's router (one rule per route, in
-    order)."""
+    order). With workers the routers are the workers': the config says the kind, and the
+    stick tables' sizes, each worker's own, are not shown (docs/workers.md)."""
+    if not runtime.listen:
+        config = next(item for item in runtime.config.listeners if item.name == listener_name).routes[index]
+        persistence = config.persistence
+        if persistence is None:
+            return None
+        if persistence.cookie is not None:
+            return PersistenceView(kind="cookie", cookie=persistence.cookie.name, entries=None)
+        return PersistenceView(kind="source", cookie=None, entries=None)
     listener = next((item for item in runtime.listeners if item.name == listener_name), None)
     if not isinstance(listener, HttpListener) or index >= len(listener.router.rules):
         return None

@@ -429,3 +429,5 @@ def test_a_persistence_cookie_from_one_worker_holds_at_every_worker(tmp_path: Pa
             send=lambda n: httpx.get(f"{instance.proxy}n{n}", trust_env=False, timeout=10,
                                      headers={"Connection": "close", "Cookie": f"laneway_server={cookie}"}))
         assert real_requests(pinned) - before == sent, "every request went to the cookie's server"
+        route = instance.admin.get("/api/routes").json()[0]
+        assert route["persistence"] == {"kind": "cookie", "cookie": "laneway_server", "entries": None}
