@@ -431,6 +431,10 @@ def parse_args(argv):
                    help="config template for a --project candidate")
     p.add_argument("--lb-cpu", type=int, default=0, help="core for the balancer under test (0)")
     p.add_argument("--load-cpu", type=int, default=1, help="core for wrk and the backends (1)")
+    p.add_argument("--cpus-for", action="append", default=[], metavar="NAME=CPULIST",
+                   help="run candidate NAME on these cores instead of --lb-cpu (taskset list, e.g. "
+                        "laneway-2w=0,1 for a balancer with two worker processes; wrk and the backends "
+                        "stay on --load-cpu, so they share a core with it)")
     p.add_argument("--base-port", type=int, default=19200, help="first port used (19200)")
     p.add_argument("--warmup", type=int, default=1, help="seconds of unrecorded load per candidate (1, 0 = none)")
     p.add_argument("--pause", type=float, default=1.0, help="seconds between runs (1)")
@@ -469,6 +473,12 @@ def main(argv=None):
         if name not in projects:
             sys.exit(f"--config-for {name}: no --project {name}=...")
         projects[name]["config"] = path
+    args.candidate_cpus = {}  # candidate -> taskset core list, for those not alone on --lb-cpu
+    for spec in args.cpus_for:
+        name, _, cpus = spec.partition("=")
+        if not re.fullmatch(r"\d+(,\d+)*", cpus):
+            sys.exit(f"--cpus-for {spec}: expected NAME=CPULIST such as laneway-2w=0,1")
+        args.candidate_cpus[name] = cpus
 
     skipped = {}  # name -> reason
     wanted = [c.strip() for c in args.candidates.split(",") if c.strip()]
@@ -612,7 +622,7 @@ def run(args, scenarios, wanted, skipped, projects, stream_line, procs, d, ports
             argv = shlex.split(fill(spec["cmd"], values))
             cenv = dict(env, BENCH_PORT=str(port), BENCH_BACKENDS=",".join(backends))
             cenv.pop("GOMAXPROCS")
-        p = procs.start(c, on(args.lb_cpu, argv), logf, env=cenv)
+        p = procs.start(c, on(args.candidate_cpus.get(c, args.lb_cpu), argv), logf, env=cenv)
         why = wait_ready(port, p, args.start_timeout)
         if not why:
             why = check_content(port)
@@ -668,6 +678,7 @@ def run(args, scenarios, wanted, skipped, projects, stream_line, procs, d, ports
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t_start)),
         "machine": {"cpus": os.cpu_count(), "lb_cpu": args.lb_cpu, "load_cpu": args.load_cpu,
+                    "cpus_for": args.candidate_cpus,
                     "model": cpu_model()},
         "versions": versions(),
         "settings": {"duration_s": args.duration, "rounds": args.rounds, "conns": args.conns,

@@ -34,17 +34,20 @@ from laneway.admin.views import (
     Readiness,
     RouteView,
     ServerView,
+    WorkerView,
     cache_views,
     listener_views,
     pool_view,
     readiness,
     route_views,
     server_view,
+    worker_views,
 )
 from laneway.config import Server as ServerConfig
 from laneway.policies.cache import CacheStore
 from laneway.runtime.reload import ConfigReloader
 from laneway.runtime.server import Runtime
+from laneway.runtime.supervisor import Supervisor
 from laneway.upstream import Pool, Server
 
 
@@ -64,6 +67,13 @@ class WeightChange(BaseModel):
 async def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+async def fresh_counts(request: Request) -> None:
+    """With workers, have them report their counters before a read (``refresh_stats``)."""
+    supervisor: Supervisor | None = request.app.state.supervisor
+    if supervisor is not None:
+        await supervisor.refresh_stats()
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
@@ -122,8 +132,8 @@ def health_routes() -> APIRouter:
 
 
 def read_routes(token: str | None) -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["state"], dependencies=[Depends(guard(token))],
-                       responses=ERRORS)
+    router = APIRouter(prefix="/api", tags=["state"], responses=ERRORS,
+                       dependencies=[Depends(guard(token)), Depends(fresh_counts)])
 
     @router.get("/listeners", response_model=list[ListenerView])
     async def listeners(runtime: RuntimeDep) -> list[ListenerView]:
@@ -143,6 +153,12 @@ def read_routes(token: str | None) -> APIRouter:
     @router.get("/pools/{pool}", response_model=PoolView)
     async def one_pool(runtime: RuntimeDep, pool: PoolName) -> PoolView:
         return pool_view(runtime, find_pool(runtime, pool))
+
+    @router.get("/workers", response_model=list[WorkerView])
+    async def workers(request: Request, runtime: RuntimeDep) -> list[WorkerView]:
+        """The processes serving traffic (``workers``), each with its share of the requests."""
+        supervisor: Supervisor | None = request.app.state.supervisor
+        return worker_views(runtime, None if supervisor is None else supervisor.statuses())
 
     @router.get("/servers", response_model=list[ServerView])
     async def servers(runtime: RuntimeDep) -> list[ServerView]:
@@ -257,7 +273,7 @@ def change_routes(token: str | None) -> APIRouter:
 
 
 def metrics_routes(token: str | None, registry: CollectorRegistry) -> APIRouter:
-    router = APIRouter(tags=["metrics"], dependencies=[Depends(guard(token))])
+    router = APIRouter(tags=["metrics"], dependencies=[Depends(guard(token)), Depends(fresh_counts)])
 
     @router.get("/metrics", response_class=Response,
                 responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
@@ -269,10 +285,12 @@ def metrics_routes(token: str | None, registry: CollectorRegistry) -> APIRouter:
 
 
 def create_app(runtime: Runtime, *, token: str | None, read_requires_token: bool = False,
-               reloader: ConfigReloader | None = None) -> FastAPI:
+               reloader: ConfigReloader | None = None, supervisor: Supervisor | None = None) -> FastAPI:
     """The admin API for ``runtime``. ``token``: required for changes (and reads when
     ``read_requires_token``); None lets everything through (loopback only, see the config).
-    ``reloader``: what ``POST /api/reload`` runs (None: laneway was not started from a file)."""
+    ``reloader``: what ``POST /api/reload`` runs (None: laneway was not started from a file).
+    ``supervisor``: the worker processes' supervisor, when they serve the traffic (``workers``
+    > 1): the API shows them, and asks them for their counters before each read."""
     # No /docs or /redoc: their pages load scripts from a CDN; /openapi.json is served.
     # strict_content_type: JSON bodies only with Content-Type: application/json, so that a
     # web page cannot send one cross-origin without a CORS preflight (which is never approved).
@@ -280,11 +298,12 @@ def create_app(runtime: Runtime, *, token: str | None, read_requires_token: bool
                   description="See and steer a running laneway: docs/admin.md.", strict_content_type=True,
                   dependencies=[Depends(loopback_host)] if token is None else [])
     app.state.runtime = runtime
+    app.state.supervisor = supervisor
     app.add_middleware(BodyLimit)
     install_error_handlers(app)
     read_token = token if read_requires_token else None
     routers = [health_routes(), read_routes(read_token), change_routes(token), reload_routes(token, reloader),
-               metrics_routes(read_token, metrics_registry(runtime))]
+               metrics_routes(read_token, metrics_registry(runtime, supervisor))]
     routers.append(dashboard_routes())
     for router in routers:
         app.include_router(router)

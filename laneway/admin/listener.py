@@ -22,6 +22,7 @@ from laneway.admin.auth import resolve_token
 from laneway.config.schema import Admin as AdminConfig
 from laneway.runtime.reload import ConfigReloader
 from laneway.runtime.server import Runtime
+from laneway.runtime.supervisor import Supervisor
 
 log = logging.getLogger("laneway.admin")
 
@@ -58,14 +59,15 @@ class AdminServer:
     real address from ``address``; ``await stop()`` ends it."""
 
     def __init__(self, runtime: Runtime, config: AdminConfig, *,
-                 environ: Mapping[str, str] | None = None, reloader: ConfigReloader | None = None) -> None:
+                 environ: Mapping[str, str] | None = None, reloader: ConfigReloader | None = None,
+                 supervisor: Supervisor | None = None) -> None:
         self.runtime = runtime
         self.config = config
         # Read now: a token_env that is not set is a start-up error, not a silent open door.
         self.token = resolve_token(config, os.environ if environ is None else environ)
         # reloader: how POST /api/reload re-reads the file laneway was started with.
         self.app = create_app(runtime, token=self.token, read_requires_token=config.read_requires_token,
-                              reloader=reloader)
+                              reloader=reloader, supervisor=supervisor)
         self.address: tuple[str, int] | None = None
         self._server: EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None

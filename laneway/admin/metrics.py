@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from laneway.admin.views import readiness
 from laneway.runtime.server import Runtime
+from laneway.runtime.supervisor import Supervisor
 from laneway.upstream import CLOSED, DRAIN, HALF_OPEN, LATENCY_BOUNDS, MAINTENANCE, OPEN, READY
 
 SERVER_LABELS = ["pool", "server"]
@@ -139,12 +140,37 @@ def cache_metrics(runtime: Runtime) -> Iterator[Metric]:
     yield from (hits, misses, bypasses, stored, evicted, size, entries)
 
 
-def metrics_registry(runtime: Runtime) -> CollectorRegistry:
+class WorkerCollector(Collector):
+    """The worker processes of ``workers: N``, by slot (the ``process_...`` metrics are the
+    supervisor's own)."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("laneway_worker_up", "1 while the worker process of the slot runs.",
+                               labels=["slot"])
+        restarts = CounterMetricFamily("laneway_worker_restarts", "Times the slot's worker died and was "
+                                       "started again.", labels=["slot"])
+        memory = GaugeMetricFamily("laneway_worker_resident_memory_bytes", "The worker's resident memory.",
+                                   labels=["slot"])
+        for status in self.supervisor.statuses():
+            slot = [str(status.slot)]
+            up.add_metric(slot, int(status.alive))
+            restarts.add_metric(slot, status.restarts)
+            if status.memory_bytes is not None:
+                memory.add_metric(slot, status.memory_bytes)
+        yield from (up, restarts, memory)
+
+
+def metrics_registry(runtime: Runtime, supervisor: Supervisor | None = None) -> CollectorRegistry:
     """A registry of its own, not prometheus_client's global one: two runtimes in one
     process (as in tests) each report only themselves. The process collector adds memory,
     CPU and open files (``process_...``)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuntimeCollector(runtime))
+    if supervisor is not None:
+        registry.register(WorkerCollector(supervisor))
     ProcessCollector(registry=registry)
     return registry
 

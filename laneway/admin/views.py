@@ -3,6 +3,7 @@ into /openapi.json). Read on the loop thread, so each view is one consistent mom
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 from laneway.http import HttpListener
 from laneway.policies import CookiePersistence, Guard, SourcePersistence
 from laneway.runtime.server import Runtime
+from laneway.runtime.supervisor import WorkerStatus, resident_memory
 from laneway.upstream import Pool, Server, quantile
 
 OperatorState = Literal["ready", "drain", "maintenance"]
@@ -77,7 +79,7 @@ class PersistenceView(BaseModel):
                                                           "address")
     cookie: str | None = Field(description="cookie: the cookie's name (its secret is never shown)")
     entries: int | None = Field(description="source: client addresses remembered now, over the "
-                                            "route's pools")
+                                            "route's pools (null with workers: each has its own)")
 
 
 class RouteView(BaseModel):
@@ -121,6 +123,32 @@ def cache_views(runtime: Runtime) -> list[CacheView]:
             for name, store in runtime.caches.items()]
 
 
+class WorkerView(BaseModel):
+    slot: int = Field(description="the worker's place, 0 to workers - 1; a restarted worker keeps it")
+    pid: int | None = Field(description="its process id; null while it is being started again")
+    alive: bool
+    started_at: float | None = Field(description="when its process started, in seconds since the Unix epoch")
+    restarts: int = Field(description="times the slot's worker died and was started again")
+    requests_total: int = Field(description="requests it sent to servers, since its process started "
+                                            "(as of its last report, at most a second old)")
+    in_flight: int = Field(description="requests it has under way")
+    memory_bytes: int | None = Field(description="its resident memory (RSS) in bytes; null where the "
+                                                 "system does not tell")
+
+
+def worker_views(runtime: Runtime, statuses: list[WorkerStatus] | None) -> list[WorkerView]:
+    """With ``workers: 1`` (``statuses`` None) the one process serving is this one."""
+    if statuses is None:
+        servers = [server for pool in runtime.pools.values() for server in pool.servers]
+        return [WorkerView(slot=0, pid=os.getpid(), alive=True, started_at=None, restarts=0,
+                           requests_total=sum(server.requests_total for server in servers),
+                           in_flight=sum(server.in_flight for server in servers),
+                           memory_bytes=resident_memory(os.getpid()))]
+    return [WorkerView(slot=status.slot, pid=status.pid, alive=status.alive, started_at=status.started_at,
+                       restarts=status.restarts, requests_total=status.requests_total,
+                       in_flight=status.in_flight, memory_bytes=status.memory_bytes) for status in statuses]
+
+
 class Readiness(BaseModel):
     ready: bool
     reasons: list[str] = Field(description="why laneway is not ready; empty when it is")
@@ -159,7 +187,16 @@ def pool_view(runtime: Runtime, pool: Pool) -> PoolView:
 
 def persistence_view(runtime: Runtime, listener_name: str, index: int) -> PersistenceView | None:
     """The route's live persistence, found in the listener's router (one rule per route, in
-    order)."""
+    order). With workers the routers are the workers': the config says the kind, and the
+    stick tables' sizes, each worker's own, are not shown (docs/workers.md)."""
+    if not runtime.listen:
+        config = next(item for item in runtime.config.listeners if item.name == listener_name).routes[index]
+        persistence = config.persistence
+        if persistence is None:
+            return None
+        if persistence.cookie is not None:
+            return PersistenceView(kind="cookie", cookie=persistence.cookie.name, entries=None)
+        return PersistenceView(kind="source", cookie=None, entries=None)
     listener = next((item for item in runtime.listeners if item.name == listener_name), None)
     if not isinstance(listener, HttpListener) or index >= len(listener.router.rules):
         return None
@@ -209,7 +246,8 @@ def readiness(runtime: Runtime) -> Readiness:
     if runtime.stopping:
         reasons.append("laneway is shutting down")
     elif not runtime.accepting:
-        reasons.append("listeners are not bound yet")
+        reasons.append("no listener accepts connections yet (starting, or every worker is being "
+                       "started again)")
     empty = sorted(name for name, pool in runtime.pools.items() if not pool.available)
     if empty:
         reasons.append(f"no server may take traffic in pool{'s' if len(empty) > 1 else ''} "

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from laneway.cli.exits import Exit
-from laneway.config import Config, ConfigError, load_config
+from laneway.config import Config, ConfigError, read_config_file
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -30,8 +30,14 @@ def check(args: argparse.Namespace) -> Exit:
 
 def read_config(path: str, *, starting: bool = True) -> Config | None:
     """The config at ``path``, or ``None`` once every problem with it is printed to stderr."""
+    read = read_config_and_text(path, starting=starting)
+    return None if read is None else read[0]
+
+
+def read_config_and_text(path: str, *, starting: bool = True) -> tuple[Config, str] | None:
+    """``read_config``, with the file's text (which laneway's workers are sent)."""
     try:
-        return load_config(path)
+        return read_config_file(path)
     except ConfigError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)

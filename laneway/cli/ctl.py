@@ -1,6 +1,7 @@
 """``laneway ctl``: drive a running laneway's admin API from a shell (docs/admin.md).
 
     laneway ctl servers                       every server and its live state
+    laneway ctl workers                       the processes serving traffic (docs/workers.md)
     laneway ctl drain POOL ADDRESS            no new requests; those under way finish
     laneway ctl maintenance POOL ADDRESS      as drain, and no health checks
     laneway ctl ready POOL ADDRESS            takes traffic again
@@ -32,6 +33,8 @@ TIMEOUT = 10.0
 COLUMNS = (("POOL", "pool"), ("SERVER", "address"), ("STATE", "state"), ("HEALTH", "health"),
            ("EJECTED", "ejected"), ("BREAKER", "breaker"), ("WEIGHT", "weight"), ("IN_FLIGHT", "in_flight"),
            ("REQUESTS", "requests_total"), ("FAILURES", "failures_total"))
+WORKER_COLUMNS = (("SLOT", "slot"), ("PID", "pid"), ("ALIVE", "alive"), ("RESTARTS", "restarts"),
+                  ("REQUESTS", "requests_total"), ("IN_FLIGHT", "in_flight"), ("MEMORY_MIB", "memory_mib"))
 
 
 # No proxies from the environment: the admin listener is this machine's or the local
@@ -61,6 +64,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     servers = actions.add_parser("servers", help="list every server with its live state")
     servers.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     servers.set_defaults(command=run, action=list_servers)
+
+    workers = actions.add_parser("workers", help="list the processes serving traffic, with their pids, "
+                                                 "restarts, requests and memory")
+    workers.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+    workers.set_defaults(command=run, action=list_workers)
 
     for state, what in (("drain", "no new requests; those under way finish"),
                         ("maintenance", "as drain, and no health checks"),
@@ -163,10 +171,21 @@ def list_servers(client: AdminClient, args: argparse.Namespace) -> str:
     return table(servers)
 
 
-def table(servers: list[dict[str, Any]]) -> str:
-    rows = [[title for title, _ in COLUMNS]]
-    rows += [[cell(server[key]) for _, key in COLUMNS] for server in servers]
-    widths = [max(len(row[index]) for row in rows) for index in range(len(COLUMNS))]
+def list_workers(client: AdminClient, args: argparse.Namespace) -> str:
+    workers = client.call("GET", "/api/workers")
+    if args.json:
+        return json.dumps(workers, indent=2)
+    for worker in workers:
+        memory = worker.get("memory_bytes")
+        worker["memory_mib"] = "-" if memory is None else f"{memory / 2**20:.1f}"
+        worker["pid"] = "-" if worker["pid"] is None else worker["pid"]
+    return table(workers, WORKER_COLUMNS)
+
+
+def table(rows_of: list[dict[str, Any]], columns: tuple[tuple[str, str], ...] = COLUMNS) -> str:
+    rows = [[title for title, _ in columns]]
+    rows += [[cell(item[key]) for _, key in columns] for item in rows_of]
+    widths = [max(len(row[index]) for row in rows) for index in range(len(columns))]
     return "\n".join("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
                      for row in rows)
 

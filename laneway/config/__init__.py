@@ -1,6 +1,13 @@
 """The config: its schema, its defaults and every validation error message."""
 
-from laneway.config.loader import ConfigError, load_config, parse_config, parse_config_text
+from laneway.config.loader import (
+    ConfigError,
+    config_dir,
+    load_config,
+    parse_config,
+    parse_config_text,
+    read_config_file,
+)
 from laneway.config.schema import Config, Listener, Pool, Route, Server
 
 __all__ = [
@@ -10,7 +17,9 @@ __all__ = [
     "Pool",
     "Route",
     "Server",
+    "config_dir",
     "load_config",
     "parse_config",
     "parse_config_text",
+    "read_config_file",
 ]

@@ -30,12 +30,23 @@ class ConfigError(Exception):
 
 def load_config(path: str | Path) -> Config:
     """Read, parse and validate the YAML file at ``path``."""
+    return read_config_file(path)[0]
+
+
+def read_config_file(path: str | Path) -> tuple[Config, str]:
+    """``load_config``, also giving the text it read (what laneway's workers are sent, so
+    that they run exactly the file the supervisor validated)."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(source, [f"{source}: cannot read the file: {error.strerror or error}"]) from None
-    return parse_config_text(text, source, base_dir=Path(path).absolute().parent)
+    return parse_config_text(text, source, base_dir=config_dir(path)), text
+
+
+def config_dir(path: str | Path) -> Path:
+    """Where the relative paths a config file names are read from: its directory."""
+    return Path(path).absolute().parent
 
 
 def parse_config_text(text: str, source: str = "<config>", *, base_dir: Path | None = None) -> Config:

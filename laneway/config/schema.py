@@ -1196,6 +1196,9 @@ class GeoIP(Strict):
         return value
 
 
+MAX_WORKERS = 256
+
+
 class Config(Strict):
     listeners: list[Listener] = Field(min_length=1)
     pools: dict[str, Pool] = Field(min_length=1)
@@ -1204,6 +1207,18 @@ class Config(Strict):
     geoip: GeoIP | None = None
     admin: Admin | None = None
     caches: dict[str, CacheStore] = Field(default_factory=dict)  # named stores routes cache into
+    # Processes serving traffic (docs/workers.md): None means one per core laneway may run on.
+    workers: int | None = None
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
+            raise ValueError(f"must be a whole number of processes from 1 to {MAX_WORKERS}, got {value!r}; "
+                             "leave workers out for one per core, or write 1 for a single process")
+        return value
 
 
 def reference_errors(document: Mapping[str, Any]) -> list[tuple[str, str]]:

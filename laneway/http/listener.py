@@ -76,13 +76,16 @@ class HttpListener:
     def new_request_id(self) -> bytes:
         return b"%s%016x" % (self.id_prefix, next(self.id_counter))
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Bind and start accepting; returns the bound address (port 0 picks a free one)."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> tuple[str, int]:
+        """Bind and start accepting; returns the bound address (port 0 picks a free one).
+        ``reuse_port``: share the port with other processes' listeners (SO_REUSEPORT; the
+        kernel spreads new connections over them), as laneway's workers do."""
         if self.ssl_context is not None:
             self.tls = TlsAcceptor(self, self.ssl_context)
-            return self.tls.start(host, port)
+            return self.tls.start(host, port, reuse_port=reuse_port)
         self.server = await self.loop.create_server(
-            lambda: ClientConnection(self), host, port, reuse_address=True, backlog=4096)
+            lambda: ClientConnection(self), host, port, reuse_address=True, reuse_port=reuse_port or None,
+            backlog=4096)
         sock = self.server.sockets[0]
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             address = sock.getsockname()

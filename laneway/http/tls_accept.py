@@ -45,10 +45,10 @@ class TlsAcceptor:
         self.accepting: asyncio.Task[None] | None = None
         self.handshakes: set[asyncio.Task[None]] = set()
 
-    def start(self, host: str, port: int) -> tuple[str, int]:
+    def start(self, host: str, port: int, *, reuse_port: bool = False) -> tuple[str, int]:
         """Bind and start accepting; returns the bound address."""
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-        sock = socket.create_server((host, port), family=family, backlog=4096)
+        sock = socket.create_server((host, port), family=family, backlog=4096, reuse_port=reuse_port)
         sock.setblocking(False)
         self.sock = sock
         self.accepting = self.loop.create_task(self._accept())

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from laneway.config import ConfigError, load_config
+from laneway.config import Config, ConfigError, read_config_file
 from laneway.runtime.server import Runtime
+from laneway.runtime.supervisor import worker_count
 
 log = logging.getLogger("laneway")
 
@@ -36,9 +38,14 @@ class ReloadOutcome:
 class ConfigReloader:
     """``await reload(by)`` reads ``source`` again and runs it on ``runtime``."""
 
-    def __init__(self, runtime: Runtime, source: str) -> None:
+    def __init__(self, runtime: Runtime, source: str,
+                 apply: Callable[[Config, str], Awaitable[list[str]]] | None = None) -> None:
         self.runtime = runtime
         self.source = source
+        # How a valid config is run: ``Runtime.reload``; with workers, the supervisor's
+        # reload, which also sends the file's text on to every worker and returns what
+        # went wrong there (as warnings: by then the config runs).
+        self.apply = apply
         self._lock = asyncio.Lock()
 
     async def reload(self, by: str) -> ReloadOutcome:
@@ -50,7 +57,7 @@ class ConfigReloader:
         log.info("reloading %s (%s)", source, by)
         outcome = ReloadOutcome(source)
         try:
-            config = load_config(source)
+            config, text = read_config_file(source)
         except ConfigError as error:
             outcome.problems, outcome.invalid = list(error.problems), True
             for problem in error.problems:
@@ -63,8 +70,17 @@ class ConfigReloader:
                        "restarted, the admin listener keeps its settings until then")
             outcome.warnings.append(warning)
             log.warning("%s", warning)
+        if worker_count(config) != worker_count(self.runtime.config):
+            # The processes are started once; a reload changes what they run, not how many.
+            warning = (f"reload of {source}: workers changed; the number of worker processes changes "
+                       "when laneway is restarted, the new config runs on the processes there are")
+            outcome.warnings.append(warning)
+            log.warning("%s", warning)
         try:
-            await self.runtime.reload(config)
+            if self.apply is not None:
+                outcome.warnings.extend(await self.apply(config, text))
+            else:
+                await self.runtime.reload(config)
         except (OSError, ValueError) as error:
             outcome.problems.append(f"{source}: {error}")
             log.error("reload of %s failed (%s); still running the previous config", source, error)

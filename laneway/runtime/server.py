@@ -372,8 +372,15 @@ class Runtime:
     requests finish for up to ``grace`` seconds, then closes the rest.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, listen: bool = True, check_health: bool = True,
+                 reuse_port: bool = False) -> None:
         self.config = config
+        # What this process does (docs/workers.md): one process does all of it; with workers,
+        # the supervisor checks health without listening and each worker listens (sharing the
+        # ports: ``reuse_port``) without checking health.
+        self.listen = listen
+        self.check_health = check_health
+        self.reuse_port = reuse_port
         self.listener_addresses: dict[str, tuple[str, int]] = {}
         self.pools: dict[str, Pool] = {}
         self.listeners: list[HttpListener | TcpListener] = []
@@ -394,19 +401,24 @@ class Runtime:
         self.accepting = False
         self.stopping = False
 
-    async def start(self) -> None:
+    async def start(self, prepare: Callable[[], None] | None = None) -> None:
+        """``prepare`` runs once the pools are built, before any listener accepts: a worker
+        gives its servers the state the supervisor's checks found, so no request can reach
+        a server that is down."""
         check_cookie_secrets(self.config, os.environ)  # before anything starts
         loop = asyncio.get_running_loop()
         self.sweeper = DeadlineSweeper(loop)
-        if self.config.access_log is not None:
+        if self.config.access_log is not None and self.listen:  # the workers write it, not a supervisor
             self.access_log = AccessLog(loop, self.config.access_log.path, self.config.access_log.format)
         self.pools = {name: build_pool(name, pool, clock=loop.time)
                       for name, pool in self.config.pools.items()}
         if self.config.geoip is not None:
             self.geoip = GeoIP(self.config.geoip.database)
         self.caches = build_caches(self.config.caches)
+        if prepare is not None:
+            prepare()
         try:
-            for listener_config in self.config.listeners:
+            for listener_config in self.config.listeners if self.listen else ():
                 self.listeners.append(await self._start_listener(listener_config, self.pools))
         except OSError:
             for listener in self.listeners:
@@ -464,7 +476,7 @@ class Runtime:
                 ssl_context=listener_context(config.tls) if config.tls is not None else None,
                 redirect=HttpsRedirect(redirect.port, redirect.status) if redirect is not None else None)
         host, port = config.host_port
-        self.listener_addresses[listener.name] = await listener.start(host, port)
+        self.listener_addresses[listener.name] = await listener.start(host, port, reuse_port=self.reuse_port)
         return listener
 
     def _router(self, config: Listener, pools: dict[str, Pool]) -> Router:
@@ -479,7 +491,7 @@ class Runtime:
         """Start the pool's health checks, passive checks and circuit breakers."""
         loop = asyncio.get_running_loop()
         name = pool.name
-        if config.health_check is not None:
+        if config.health_check is not None and self.check_health:
             checker = build_checker(pool, config.health_check)
             checker.start()
             self.health_checkers[name] = checker
@@ -521,7 +533,7 @@ class Runtime:
         if config.geoip != old_config.geoip:  # a bad database raises here: nothing changed yet
             self.geoip = None if config.geoip is None else GeoIP(config.geoip.database)
         try:
-            for listener_config in config.listeners:
+            for listener_config in config.listeners if self.listen else ():
                 if old_binds.get(listener_config.name) != listener_config.bind:
                     started.append(await self._start_listener(listener_config, pools))
         except OSError:
@@ -537,7 +549,7 @@ class Runtime:
         if config.access_log != old_config.access_log:
             if access_log is not None:
                 access_log.close()
-            access_log = None if config.access_log is None else AccessLog(
+            access_log = None if config.access_log is None or not self.listen else AccessLog(
                 loop, config.access_log.path, config.access_log.format)
         self.access_log = access_log
         # From here on nothing can fail: switch over.
@@ -549,7 +561,7 @@ class Runtime:
             self._watch_pool(pools[name], pool_config)
         staying: list[HttpListener | TcpListener] = []
         fresh = {listener.name: listener for listener in started}
-        for listener_config in config.listeners:
+        for listener_config in config.listeners if self.listen else ():
             if listener_config.name in fresh:
                 staying.append(fresh[listener_config.name])  # an old one of that name drains
                 continue
@@ -572,7 +584,10 @@ class Runtime:
             self.draining.add(loop.create_task(listener.drain(config.shutdown_grace)))
             if name not in fresh:
                 self.listener_addresses.pop(name, None)
-        log.info("config reloaded: %d listener(s), %d pool(s)", len(config.listeners), len(config.pools))
+        # One process says so here. With workers (a supervisor does not listen, workers do
+        # not check health) the supervisor says so once every worker runs it.
+        if self.listen and self.check_health:
+            log.info("config reloaded: %d listener(s), %d pool(s)", len(config.listeners), len(config.pools))
 
     @staticmethod
     def _reload_ssl_contexts(config: Config, current: dict[str, HttpListener | TcpListener],

@@ -36,10 +36,12 @@ class TcpListener:
         self.handshake_timeout = new.handshake_timeout
         self.accept_proxy_protocol = new.accept_proxy_protocol
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Bind and start accepting; returns the bound address (port 0 picks a free one)."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> tuple[str, int]:
+        """Bind and start accepting; returns the bound address (port 0 picks a free one).
+        ``reuse_port``: share the port with other processes (SO_REUSEPORT), as workers do."""
         self.server = await self.loop.create_server(
-            lambda: TcpConnection(self), host, port, reuse_address=True, backlog=4096)
+            lambda: TcpConnection(self), host, port, reuse_address=True, reuse_port=reuse_port or None,
+            backlog=4096)
         sock = self.server.sockets[0]
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             address = sock.getsockname()

@@ -55,6 +55,9 @@ class Pool:
         for server in self.servers:
             server.pool = self
         self.available: list[Server] = []
+        # Told after every change of a server's state, weight or membership (the supervisor
+        # passes such changes on to its workers).
+        self.on_change: Callable[[], None] | None = None
         self.refresh()
 
     def refresh(self) -> None:
@@ -62,6 +65,8 @@ class Pool:
         primaries = [s for s in self.servers if s.takes_traffic and not s.backup]
         self.available = primaries or [s for s in self.servers if s.takes_traffic and s.backup]
         self.balancer.update(self.available, self.clock())
+        if self.on_change is not None:
+            self.on_change()
 
     def _changed(self, server: Server) -> None:
         if not server.takes_traffic:

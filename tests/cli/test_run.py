@@ -32,8 +32,10 @@ def held_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def config(path: Path, bind: str, backend: tuple[str, int], *, weight: int = 1) -> Path:
-    path.write_text(f"""\
+def config(path: Path, bind: str, backend: tuple[str, int], *, weight: int = 1, workers: int | None = None
+           ) -> Path:
+    """``workers`` None: left out, one per core (with 2 cores or more, a supervisor and workers)."""
+    path.write_text(("" if workers is None else f"workers: {workers}\n") + f"""\
 listeners:
   - name: web
     bind: {bind}
@@ -70,10 +72,11 @@ def test_a_port_in_use_exits_1(tmp_path: Path, held_port: int, backend: Backend)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("workers", [1, 2])
 def test_run_serves_until_a_signal_then_exits_0(
-    tmp_path: Path, backend: Backend, signum: signal.Signals
+    tmp_path: Path, backend: Backend, signum: signal.Signals, workers: int
 ) -> None:
-    path = config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend.address)
+    path = config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend.address, workers=workers)
     with Running("run", "-c", str(path)) as running:
         match = running.wait_for(r"listener web: listening on http://127\.0\.0\.1:(\d+)/", stream="stderr")
         port = int(match.group(1))
@@ -89,22 +92,23 @@ def test_run_serves_until_a_signal_then_exits_0(
     assert refuses_connections(("127.0.0.1", port))
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sighup_reloads_the_file_and_a_bad_one_changes_nothing(
-    tmp_path: Path, backend: Backend, loop_thread: LoopThread
+    tmp_path: Path, backend: Backend, loop_thread: LoopThread, workers: int
 ) -> None:
     other = loop_thread.run(Backend("other").start())
     try:
-        path = config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend.address)
+        path = config(tmp_path / "laneway.yaml", "127.0.0.1:0", backend.address, workers=workers)
         with Running("run", "-c", str(path)) as running:
             port = int(running.wait_for(r"listening on http://127\.0\.0\.1:(\d+)/", stream="stderr").group(1))
             with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
                 assert client.get("/").headers["x-backend"] == "app"
-                config(path, "127.0.0.1:0", backend.address, weight=0)  # a mistake
+                config(path, "127.0.0.1:0", backend.address, weight=0, workers=workers)  # a mistake
                 running.process.send_signal(signal.SIGHUP)
                 running.wait_for(r"reload of .* rejected; still running the previous config", stream="stderr")
                 assert any("weight: must be >= 1" in line for line in running.stderr)
                 assert client.get("/").headers["x-backend"] == "app"
-                config(path, "127.0.0.1:0", other.address)
+                config(path, "127.0.0.1:0", other.address, workers=workers)
                 running.process.send_signal(signal.SIGHUP)
                 running.wait_for(r"config reloaded", stream="stderr")
                 assert client.get("/").headers["x-backend"] == "other", "same connection, new config"
