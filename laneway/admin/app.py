@@ -263,9 +263,15 @@ def change_routes(token: str | None) -> APIRouter:
         return view
 
     @router.delete("/caches/{name}/entries", response_model=CacheView)
-    async def purge_cache(runtime: RuntimeDep, name: CacheName) -> CacheView:
-        """Drop every entry of a cache store (responses on their way in are still stored)."""
-        find_cache(runtime, name).clear()
+    async def purge_cache(request: Request, runtime: RuntimeDep, name: CacheName) -> CacheView:
+        """Drop every entry of a cache store (responses on their way in are still stored);
+        with workers, every worker's."""
+        store = find_cache(runtime, name)
+        supervisor: Supervisor | None = request.app.state.supervisor
+        if supervisor is None:
+            store.clear()
+        else:
+            await supervisor.purge_cache(name)
         [view] = [view for view in cache_views(runtime) if view.name == name]
         return view
 

@@ -15,10 +15,11 @@ supervisor -> worker
                  each pool has and what the supervisor's health checks and operators decided
                  for them; a worker adds, removes and updates its own to match.
     ``report``   ``{report}``: send your counters now (the admin API is being read).
+    ``purge_cache`` ``{store}``: empty this cache store (the admin API's purge).
 
 worker -> supervisor
     ``ready``    ``{pid}``: its listeners accept.
-    ``stats``    ``{pools, report}`` (``laneway.runtime.stats``): its counters, every second
+    ``stats``    ``{pools, caches, report}`` (``laneway.runtime.stats``): its counters, every second
                  (``report`` 0) and in answer to a ``report`` (its number).
     ``reloaded`` ``{generation}``: it runs the config of that generation (answers a reload).
     ``reload_failed`` ``{generation, problem}``: it could not run it; it runs the previous one.

@@ -7,6 +7,10 @@ restart does not make a counter go back, which Prometheus would read as a reset)
 objects: the admin API, ``/metrics`` and the stats page read those exactly as they do with
 one process.
 
+Cache stores count the same way (``cache_snapshot``): hits, misses, bypasses, stored and
+evicted add up, dead workers' included; entries and bytes held are the live workers' sums
+(each worker keeps its own entries).
+
 Sums: requests, failures, responses by class, response and connect time buckets and sums,
 retries, error
 responses, ejections and breaker openings add up; in-flight requests add up over live
@@ -53,6 +57,16 @@ def snapshot(runtime: Runtime) -> Snapshot:
     return pools
 
 
+CACHE_COUNTERS = ("hits", "misses", "bypasses", "stored", "evicted")
+
+
+def cache_snapshot(runtime: Runtime) -> Snapshot:
+    """This process's cache store counters: {store: {counter: n, "entries": n, "size": bytes}}."""
+    return {name: {**{field: getattr(store, field) for field in CACHE_COUNTERS},
+                   "entries": len(store.entries), "size": store.size}
+            for name, store in runtime.caches.items()}
+
+
 def requests_in(pools: Snapshot) -> tuple[int, int]:
     """(requests, in-flight requests) over every server of a snapshot: a worker's share."""
     requests = in_flight = 0
@@ -73,9 +87,14 @@ class InstanceTotals:
 
     def __init__(self) -> None:
         self.retired: Snapshot = {}
+        self.retired_caches: Snapshot = {}
 
-    def retire(self, pools: Snapshot) -> None:
+    def retire(self, pools: Snapshot, caches: Snapshot) -> None:
         """A worker exited: its last counters stay in the totals."""
+        for name, counts in caches.items():
+            kept = self.retired_caches.setdefault(name, dict.fromkeys(CACHE_COUNTERS, 0))
+            for field in CACHE_COUNTERS:
+                kept[field] += counts[field]
         for name, pool in pools.items():
             kept = self.retired.setdefault(name, {"retries": 0, "errors": {}, "servers": {}})
             kept["retries"] += pool["retries"]
@@ -89,8 +108,15 @@ class InstanceTotals:
                     into[field] = [a + b for a, b in zip(into.get(field) or [0] * len(server[field]),
                                                          server[field], strict=True)]
 
-    def apply(self, runtime: Runtime, live: list[Snapshot]) -> None:
-        """Write retired + live sums into ``runtime``'s pools and servers."""
+    def apply(self, runtime: Runtime, live: list[Snapshot], live_caches: list[Snapshot]) -> None:
+        """Write retired + live sums into ``runtime``'s pools, servers and cache stores."""
+        for name, store in runtime.caches.items():
+            parts = [part[name] for part in [self.retired_caches, *live_caches] if name in part]
+            for field in CACHE_COUNTERS:
+                setattr(store, field, sum(part[field] for part in parts))
+            now = [part[name] for part in live_caches if name in part]
+            store.held_by_workers = sum(part["entries"] for part in now)
+            store.size = sum(part["size"] for part in now)
         for name, pool in runtime.pools.items():
             parts = [self.retired.get(name)] + [snap.get(name) for snap in live]
             self._apply_pool(runtime, name, pool, [part for part in parts if part is not None],

@@ -94,6 +94,7 @@ class WorkerSlot:
         self.started_mono = 0.0
         self.restarts = 0
         self.stats: Snapshot = {}
+        self.caches: Snapshot = {}  # its cache stores' counters (laneway.runtime.stats)
         self.reported = 0  # the last report request (``Supervisor.refresh_stats``) it answered
         self.generation = 0  # the last config (``Supervisor.generation``) it said it runs
         self.reload_problem: str | None = None  # why it could not run the last one
@@ -252,8 +253,8 @@ class Supervisor:
             slot.writer = None
             writer.close()
             await slot.process.wait()
-            self.totals.retire(slot.stats)  # its counters stay in the instance's totals
-            slot.stats = {}
+            self.totals.retire(slot.stats, slot.caches)  # its counters stay in the instance's totals
+            slot.stats, slot.caches = {}, {}
             self._apply_totals()
             self._update_accepting()
 
@@ -261,6 +262,7 @@ class Supervisor:
         kind = message["type"]
         if kind == "stats":
             slot.stats = message["pools"]
+            slot.caches = message.get("caches", {})
             slot.reported = max(slot.reported, message.get("report", 0))
             self._stats_changed = True
             self._stats_arrived.set()
@@ -316,7 +318,8 @@ class Supervisor:
 
     def _apply_totals(self) -> None:
         self._stats_changed = False
-        self.totals.apply(self.runtime, [slot.stats for slot in self.slots if slot.stats])
+        live = [slot for slot in self.slots if slot.stats]
+        self.totals.apply(self.runtime, [slot.stats for slot in live], [slot.caches for slot in live])
 
     # What the workers are told
 
@@ -344,6 +347,11 @@ class Supervisor:
             return  # e.g. only a passive verdict, which the workers keep themselves
         self._states_sent = states
         self._broadcast({"type": "servers", "pools": states})
+
+    async def purge_cache(self, name: str) -> None:
+        """Every worker empties its cache store ``name``; the counts are then fresh."""
+        self._broadcast({"type": "purge_cache", "store": name})
+        await self.refresh_stats()  # answered after the purge: each channel keeps its order
 
     def _broadcast(self, message: messages.Message) -> None:
         for slot in self.slots:

@@ -27,7 +27,7 @@ from laneway.runtime import messages
 from laneway.runtime.ports import with_binds
 from laneway.runtime.server import Runtime
 from laneway.runtime.server_states import apply_server_states
-from laneway.runtime.stats import snapshot
+from laneway.runtime.stats import cache_snapshot, snapshot
 
 log = logging.getLogger("laneway")
 
@@ -109,6 +109,10 @@ class Worker:
             apply_server_states(runtime, message["pools"])
         elif message["type"] == "report":
             self._send_stats(message["report"])
+        elif message["type"] == "purge_cache":
+            store = runtime.caches.get(message["store"])
+            if store is not None:
+                store.clear()
         elif message["type"] == "config":
             try:
                 await runtime.reload(worker_config(message))
@@ -129,7 +133,8 @@ class Worker:
     def _send_stats(self, report: int = 0) -> None:
         """``report``: the supervisor's request this answers (0: the per-second report)."""
         if self.runtime is not None:
-            messages.send(self.writer, {"type": "stats", "pools": snapshot(self.runtime), "report": report})
+            messages.send(self.writer, {"type": "stats", "pools": snapshot(self.runtime),
+                                        "caches": cache_snapshot(self.runtime), "report": report})
 
 
 async def serve_worker(control_fd: int) -> bool:

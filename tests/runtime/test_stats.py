@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from laneway.config import parse_config
-from laneway.runtime.server import Runtime, build_pool
-from laneway.runtime.stats import InstanceTotals, requests_in, snapshot
+from laneway.runtime.server import Runtime, build_caches, build_pool
+from laneway.runtime.stats import InstanceTotals, cache_snapshot, requests_in, snapshot
 from laneway.upstream import HALF_OPEN, OPEN
 
 SERVERS = ["127.0.0.1:9001", "127.0.0.1:9002"]
 
 
 def runtime() -> Runtime:
-    """A runtime with its pool built (not started: no loop, no listeners)."""
+    """A runtime with its pool and cache store built (not started: no loop, no listeners)."""
     config = parse_config({"listeners": [{"name": "web", "bind": "127.0.0.1:0", "routes": [{"pool": "p"}]}],
-                           "pools": {"p": {"servers": [{"address": address} for address in SERVERS]}}})
+                           "pools": {"p": {"servers": [{"address": address} for address in SERVERS]}},
+                           "caches": {"pages": {"max_size": "1MiB"}}})
     built = Runtime(config, listen=False)
     built.pools = {"p": build_pool("p", config.pools["p"])}
+    built.caches = build_caches(config.caches)
     return built
 
 
@@ -39,7 +41,7 @@ def worker(requests: int, *, in_flight: int = 0, latency_bucket: int = 0) -> Run
 def test_live_workers_add_up() -> None:
     supervisor, totals = runtime(), InstanceTotals()
     totals.apply(supervisor, [snapshot(worker(3, in_flight=1)),
-                              snapshot(worker(4, in_flight=2, latency_bucket=5))])
+                              snapshot(worker(4, in_flight=2, latency_bucket=5))], [])
     pool = supervisor.pools["p"]
     server = pool.servers[0]
     assert server.requests_total == 7
@@ -56,9 +58,9 @@ def test_live_workers_add_up() -> None:
 def test_a_dead_workers_counts_stay_but_not_its_requests_in_flight() -> None:
     supervisor, totals = runtime(), InstanceTotals()
     dead, live = snapshot(worker(5, in_flight=2)), snapshot(worker(1, in_flight=1))
-    totals.apply(supervisor, [dead, live])
-    totals.retire(dead)
-    totals.apply(supervisor, [live, snapshot(worker(0))])  # its slot runs a fresh worker
+    totals.apply(supervisor, [dead, live], [])
+    totals.retire(dead, {})
+    totals.apply(supervisor, [live, snapshot(worker(0))], [])  # its slot runs a fresh worker
     server = supervisor.pools["p"].servers[0]
     assert server.requests_total == 6, "counters never go back when a worker is replaced"
     assert server.in_flight == 1
@@ -71,10 +73,28 @@ def test_the_worst_passive_verdict_of_any_worker_shows() -> None:
     ejecting.pools["p"].set_ejected(ejecting.pools["p"].servers[1], True)
     opening.pools["p"].set_breaker(opening.pools["p"].servers[0], OPEN)
     calm.pools["p"].set_breaker(calm.pools["p"].servers[0], HALF_OPEN)
-    totals.apply(supervisor, [snapshot(calm), snapshot(ejecting), snapshot(opening)])
+    totals.apply(supervisor, [snapshot(calm), snapshot(ejecting), snapshot(opening)], [])
     first, second = supervisor.pools["p"].servers
     assert second.ejected and first.breaker == OPEN
     assert supervisor.pools["p"].available == []
-    totals.apply(supervisor, [snapshot(worker(1))])
+    totals.apply(supervisor, [snapshot(worker(1))], [])
     assert not second.ejected and first.breaker == "closed"
     assert len(supervisor.pools["p"].available) == 2
+
+
+def test_cache_counters_add_up_and_entries_are_the_live_workers() -> None:
+    supervisor, totals = runtime(), InstanceTotals()
+    first, second = worker(0), worker(0)
+    for served, hits, entries in ((first, 5, 2), (second, 3, 1)):
+        store = served.caches["pages"]
+        store.hits, store.misses, store.stored, store.size = hits, 1, entries, entries * 1000
+        store.entries.update({(("k", n), ()): None for n in range(entries)})  # type: ignore[misc]
+    caches = [cache_snapshot(first), cache_snapshot(second)]
+    totals.apply(supervisor, [snapshot(first), snapshot(second)], caches)
+    store = supervisor.caches["pages"]
+    assert (store.hits, store.misses, store.stored) == (8, 2, 3)
+    assert (len(store), store.size) == (3, 3000)
+    totals.retire(snapshot(first), caches[0])
+    totals.apply(supervisor, [snapshot(second)], [caches[1]])
+    assert store.hits == 8, "a dead worker's hits stay counted"
+    assert (len(store), store.size) == (1, 1000), "its entries went with it"

@@ -113,9 +113,12 @@ class CacheStore:
         self.bypasses = 0
         self.stored = 0
         self.evicted = 0
+        # With workers, the supervisor's store holds nothing itself: the entries its workers
+        # hold (laneway.runtime.stats), which ``len()`` then gives.
+        self.held_by_workers: int | None = None
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.entries) if self.held_by_workers is None else self.held_by_workers
 
     def variant_of(self, key: Key, headers: list[bytes]) -> Variant:
         """The request's values of the headers the key's entries vary on."""
