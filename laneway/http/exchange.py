@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from laneway.http.client import ClientConnection
     from laneway.http.upstream import UpstreamConnection
     from laneway.policies.compression import Compression
+    from laneway.policies.edits import ResponseEdit
     from laneway.policies.persistence import Stick
     from laneway.upstream import Pool, Server
 
@@ -37,6 +38,7 @@ class Exchange:
         "chunked",
         "client",
         "client_keep_alive",
+        "coding",
         "compress",
         "context",
         "deadline_at",
@@ -56,6 +58,7 @@ class Exchange:
         "pool",
         "request_complete",
         "response_complete",
+        "response_edit",
         "response_extra",
         "response_started",
         "served_by",
@@ -95,7 +98,8 @@ class Exchange:
         # before which a rate-limited request is held.
         self.body_room = -1
         self.not_before = 0.0
-        self.compress: Compression | None = None  # the route's, when the client accepts gzip
+        self.compress: Compression | None = None  # the route's compression settings
+        self.coding = b""  # what the client accepts: b"br", b"gzip", or b"" for neither
         self.stick: Stick | None = None  # the route's session persistence, when it has one
         self.head_sent = False
         self.body_sent = False  # a byte of the body reached a server: the request cannot be replayed
@@ -117,6 +121,7 @@ class Exchange:
         # Header lines laneway adds to the response head, each led by CRLF (a split's
         # sticky Set-Cookie); empty for most requests.
         self.response_extra = b""
+        self.response_edit: ResponseEdit | None = None  # the route's response header edits
 
     def send(self, data: bytes) -> None:
         """Queue request bytes for the server (flushed by the client connection)."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from laneway.policies.compression import Compression
+from laneway.policies.edits import RouteEdits
 from laneway.policies.persistence import Persistence
 from laneway.policies.rate_limit import RateLimiter
 
@@ -28,3 +29,4 @@ class Guard(Generic[T]):
     max_body_size: int | None = None  # bytes; larger request bodies get 413
     compression: Compression | None = None  # responses compressed for clients that accept it
     persistence: Persistence | None = None  # keeps each client on one server of the pool
+    edits: RouteEdits | None = None  # the path and headers it changes on the way through
