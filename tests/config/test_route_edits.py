@@ -118,3 +118,50 @@ def test_tcp_listeners_take_no_edits() -> None:
 def test_unknown_keys_name_the_known_ones() -> None:
     assert problems({"request_headers": {"sets": {"X-A": "1"}}}) == [
         f"{ROUTE}.request_headers.sets: unknown key; did you mean 'set'? known keys: add, set, remove"]
+
+
+def test_rewrites_parse() -> None:
+    for rewrite in ({"strip_prefix": "/api"}, {"replace_prefix": {"from": "/old", "to": "/new"}},
+                    {"regex": {"pattern": r"^/u/(?P<id>\d+)$", "replacement": r"/users/\g<id>"}}):
+        route = parse_config(document({"rewrite": rewrite})).listeners[0].routes[0]
+        assert route.rewrite is not None and route.edits_messages
+
+
+@pytest.mark.parametrize(("rewrite", "expected"), [
+    ({"strip_prefix": "api"}, "rewrite: strip_prefix must start with /, e.g. /api, got 'api'"),
+    ({"strip_prefix": "/api?x"}, "rewrite: strip_prefix may not contain spaces, control characters, "
+     "non-ASCII, '?' or '#' (the query is kept as it is; percent-encode other bytes), got '/api?x'"),
+    ({"replace_prefix": {"from": "/a", "to": "b"}}, "rewrite.replace_prefix: to must start with /, e.g. "
+     "/api, got 'b'"),
+    ({"replace_prefix": {"from": "/a"}}, "rewrite.replace_prefix.to: required but missing; add it"),
+    ({"regex": {"pattern": "^/(a", "replacement": "/"}},
+     "rewrite.regex: pattern is not a valid regular expression: missing ), unterminated subpattern at "
+     "position 2"),
+    ({"regex": {"pattern": r"^/(\d+)$", "replacement": r"/n/\2"}},
+     r"rewrite.regex: replacement '/n/\\2': invalid group reference 2 at position 4; the pattern has "
+     "1 group(s)"),
+    ({"regex": {"pattern": "^/x$", "replacement": "/y z"}}, "rewrite.regex: replacement may not contain "
+     "spaces, control characters, non-ASCII, '?' or '#' (the query is kept as it is; percent-encode "
+     "other bytes), got '/y z'"),
+    ({}, "rewrite: give exactly one of strip_prefix (e.g. /api), replace_prefix (e.g. {from: /old, to: "
+     "/new}) or regex ({pattern: ..., replacement: ...}), got none"),
+    ({"strip_prefix": "/a", "regex": {"pattern": "a", "replacement": "b"}},
+     "rewrite: give exactly one of strip_prefix (e.g. /api), replace_prefix (e.g. {from: /old, to: "
+     "/new}) or regex ({pattern: ..., replacement: ...}), got strip_prefix, regex"),
+])
+def test_bad_rewrites_are_refused(rewrite: dict[str, Any], expected: str) -> None:
+    assert problems({"rewrite": rewrite}) == [f"{ROUTE}.{expected}"]
+
+
+def test_a_rewrite_the_route_never_reaches_is_refused() -> None:
+    assert problems({"match": {"path_prefix": "/api/"}, "rewrite": {"strip_prefix": "/v1"}}) == [
+        f"{ROUTE}: rewrite: the route matches paths starting /api/, and none of them starts with /v1, "
+        "so the rewrite never applies; rewrite a prefix of what the route matches"]
+    assert parse_config(document({"match": {"path_prefix": "/api/"}, "rewrite": {"strip_prefix": "/api"}}))
+    assert parse_config(document({"match": {"path_prefix": "/a"}, "rewrite": {"strip_prefix": "/a/b"}}))
+
+
+def test_a_misspelt_from_names_the_key_as_the_file_spells_it() -> None:
+    assert problems({"rewrite": {"replace_prefix": {"form": "/a", "to": "/b"}}}) == [
+        f"{ROUTE}.rewrite.replace_prefix.from: required but missing; add it",
+        f"{ROUTE}.rewrite.replace_prefix.form: unknown key; did you mean 'from'? known keys: from, to"]
