@@ -908,6 +908,11 @@ class HeaderEdits(Strict):
     @model_validator(mode="after")
     def _edits(self) -> HeaderEdits:
         for key, names in (("add", list(self.add)), ("set", list(self.set)), ("remove", self.remove)):
+            lower = [name.lower() for name in names]
+            twice = sorted({name for name in names if lower.count(name.lower()) > 1})
+            if twice and key != "add":
+                raise ValueError(f"{key}: {', '.join(twice)} name one header (names are compared "
+                                 "without regard to case); give it once")
             for name in names:
                 if not HEADER_NAME.fullmatch(name):
                     raise ValueError(f"{key}: {name!r} is not a header name (letters, digits and "

@@ -9,13 +9,14 @@ message's framing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from laneway.policies.variables import Template, Values
 
 
 class HeaderEdit:
-    __slots__ = ("dropped", "host", "written")
+    __slots__ = ("dropped", "dropped_fields", "host", "written")
 
     def __init__(self, *, add: Iterable[tuple[str, Template]] = (), set: Iterable[tuple[str, Template]] = (),
                  remove: Iterable[str] = ()) -> None:
@@ -24,6 +25,11 @@ class HeaderEdit:
         self.host = next((template for name, template in set_ if name.lower() == "host"), None)
         set_ = [(name, template) for name, template in set_ if name.lower() != "host"]
         self.dropped = frozenset(name.lower().encode() for name in [*remove, *(name for name, _ in set_)])
+        # The same names as one pattern over a response's field block: one C call per response
+        # instead of a Python test per line.
+        self.dropped_fields = re.compile(
+            rb"\r\n(?:%s):[^\r]*" % b"|".join(re.escape(name) for name in sorted(self.dropped)),
+            re.IGNORECASE) if self.dropped else None
         self.written = tuple((name.encode(), template) for name, template in [*set_, *add])
 
     def request_lines(self, headers: list[bytes], values: Values) -> list[bytes]:
@@ -39,10 +45,8 @@ class HeaderEdit:
 
     def response_fields(self, fields: bytes, values: Values) -> bytes:
         """``fields`` as a response head is copied through: each line after a CRLF."""
-        dropped = self.dropped
-        if dropped and fields:
-            lines = fields.split(b"\r\n")  # lines[0] is the empty text before the first CRLF
-            fields = b"\r\n".join([line for line in lines if line[:line.find(b":")].lower() not in dropped])
+        if self.dropped_fields is not None:
+            fields = self.dropped_fields.sub(b"", fields)
         if not self.written:
             return fields
         return fields + b"".join([b"\r\n%s: %s" % (name, template.render(values))

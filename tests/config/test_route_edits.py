@@ -47,6 +47,9 @@ def test_header_edits_parse() -> None:
     ({"request_headers": {"set": {"X-A": "$server"}}},
      f"{ROUTE}.request_headers: set.X-A: $server is known only in response_headers: the server is "
      "picked after the request's headers are written"),
+    ({"request_headers": {"set": {"X-A": "1", "x-a": "2"}}},
+     f"{ROUTE}.request_headers: set: X-A, x-a name one header (names are compared without regard to "
+     "case); give it once"),
     ({"request_headers": {"add": {"X A": "1"}}},
      f"{ROUTE}.request_headers: add: 'X A' is not a header name (letters, digits and "
      "!#$%&'*+.^_`|~- only, no spaces or colons)"),

@@ -49,3 +49,11 @@ def test_response_fields_remove_set_add() -> None:
     fields = b"\r\nServer: nginx\r\nDate: today\r\nSERVER: again"
     assert edit.response_fields(fields, VALUES) == b"\r\nDate: today\r\nServer: laneway\r\nX-By: 10.0.0.9:80"
     assert edit.response_fields(b"", VALUES) == b"\r\nServer: laneway\r\nX-By: 10.0.0.9:80"
+
+
+def test_only_whole_names_are_removed() -> None:
+    edit = HeaderEdit(remove=["Server", "X.Y"])
+    fields = b"\r\nServer-Timing: a\r\nX-Server: b\r\nserver: c\r\nXAY: d\r\nX.Y: e\r\nServer: f"
+    assert edit.response_fields(fields, VALUES) == b"\r\nServer-Timing: a\r\nX-Server: b\r\nXAY: d"
+    lines = [b"Server-Timing: a\r\n", b"SERVER: f\r\n"]
+    assert edit.request_lines(lines, VALUES) == [b"Server-Timing: a\r\n"]
