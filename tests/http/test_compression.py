@@ -68,6 +68,15 @@ def test_a_chunked_response_is_compressed_too(balancer: Callable[..., Balancer],
 
 
 @pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_a_body_that_ends_at_close_is_compressed_to_its_end(balancer: Callable[..., Balancer],
+                                                           coding: str) -> None:
+    running = compressing(balancer, types=["application/octet-stream"])
+    response = get(running, "/until-close?n=150000", coding)
+    assert response.header("content-encoding") == coding
+    assert DECODE[coding](response.body) == expected(150000), "the compressor's end written at the close"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
 def test_an_http10_client_gets_it_until_close(balancer: Callable[..., Balancer], coding: str) -> None:
     running = compressing(balancer, types=["application/octet-stream"])
     response = get(running, "/bytes?n=50000", coding, version="1.0")
