@@ -16,10 +16,11 @@ from collections.abc import Sequence
 REQUEST_VARIABLES = {
     "client_ip": "the client's address",
     "request_id": "the request's id (the listener's request_id_header)",
-    "host": "the Host header as the client sent it",
+    "host": "the host the client asked for, lower case, without the port (as NGINX's $host)",
     "scheme": "http or https",
     "request_uri": "the target as the client sent it, query included",
     "path": "the path as the client sent it, without the query",
+    "query": "the query as the client sent it, without the '?'",
 }
 RESPONSE_VARIABLES = {**REQUEST_VARIABLES, "server": "the address of the server that answered"}
 

@@ -14,21 +14,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 # Where each variable's value sits in a request's values (``request_values``).
-INDEX = {"client_ip": 0, "request_id": 1, "host": 2, "scheme": 3, "request_uri": 4, "path": 5, "server": 6}
+INDEX = {"client_ip": 0, "request_id": 1, "host": 2, "scheme": 3, "request_uri": 4, "path": 5, "query": 6,
+         "server": 7}
 
-# client_ip, request_id, host, scheme, request_uri, path, server (b"" until a server answers).
-Values = tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes]
+# client_ip, request_id, host, scheme, request_uri, path, query, server (b"" until a server answers).
+Values = tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes, bytes]
 
 
 def request_values(client_ip: bytes, request_id: bytes | None, host: bytes | None, scheme: bytes,
                    target: bytes) -> Values:
-    end = target.find(b"?")
-    path = target if end < 0 else target[:end]
-    return (client_ip, request_id or b"", host or b"", scheme, target, path, b"")
+    path, _, query = target.partition(b"?")
+    return (client_ip, request_id or b"", host_name(host or b""), scheme, target, path, query, b"")
 
 
 def with_server(values: Values, server: bytes) -> Values:
-    return (values[0], values[1], values[2], values[3], values[4], values[5], server)
+    return (values[0], values[1], values[2], values[3], values[4], values[5], values[6], server)
+
+
+def host_name(host: bytes) -> bytes:
+    """A Host header's value as NGINX's ``$host``: lower case, without the port."""
+    if host[:1] == b"[":  # an IPv6 literal, [::1]:8080
+        end = host.find(b"]")
+        return host[:end + 1].lower() if end > 0 else host.lower()
+    return host.partition(b":")[0].lower()
 
 
 class Template:

@@ -40,10 +40,11 @@ def test_header_edits_parse() -> None:
 @pytest.mark.parametrize(("route", "expected"), [
     ({"request_headers": {"set": {"X-A": "$clientip"}}},
      f"{ROUTE}.request_headers: set.X-A: unknown variable $clientip in '$clientip'; known variables: "
-     "$client_ip, $request_id, $host, $scheme, $request_uri, $path (write $$ for a dollar sign)"),
+     "$client_ip, $request_id, $host, $scheme, $request_uri, $path, $query (write $$ for a dollar sign)"),
     ({"response_headers": {"add": {"X-A": "${nope}"}}},
      f"{ROUTE}.response_headers: add.X-A: unknown variable $nope in '${{nope}}'; known variables: "
-     "$client_ip, $request_id, $host, $scheme, $request_uri, $path, $server (write $$ for a dollar sign)"),
+     "$client_ip, $request_id, $host, $scheme, $request_uri, $path, $query, $server (write $$ for a "
+     "dollar sign)"),
     ({"request_headers": {"set": {"X-A": "$server"}}},
      f"{ROUTE}.request_headers: set.X-A: $server is known only in response_headers: the server is "
      "picked after the request's headers are written"),

@@ -43,25 +43,26 @@ def test_request_headers_remove_then_set_then_add(balancer: Callable[..., Balanc
 def test_request_variables_are_filled_in_per_request(balancer: Callable[..., Balancer]) -> None:
     running = rewriting(balancer, listener=ID_HEADER, request_headers={"set": {
         "X-Client": "$client_ip", "X-Id": "id=$request_id", "X-Was": "$scheme://${host}$request_uri",
-        "X-Path": "${path}!", "X-Price": "$$5 and $5"}})
+        "X-Path": "${path}!", "X-Query": "[$query]", "X-Price": "$$5 and $5"}})
     with running.client() as client:
         client.get("/one?x=1", headers=EDIT)
         client.get("/two", headers={"X-Request-Id": "from-client", **EDIT})
     first, second = running.backend.requests
-    host = f"{running.address[0]}:{running.address[1]}"
+    host = running.address[0]  # without the port the client's Host has
     assert first.header("x-client") == "127.0.0.1"
     assert first.header("x-id") == f"id={first.header('x-request-id')}", "the id the server gets too"
     assert second.header("x-id") == "id=from-client"
     assert first.header("x-was") == f"http://{host}/one?x=1"
     assert second.header("x-was") == f"http://{host}/two"
     assert first.header("x-path") == "/one!"
+    assert first.header("x-query") == "[x=1]" and second.header("x-query") == "[]"
     assert first.header("x-price") == "$5 and $5"
 
 
 def test_setting_host_replaces_the_one_host(balancer: Callable[..., Balancer]) -> None:
     running = rewriting(balancer, request_headers={"set": {"Host": "internal.example", "X-Orig": "$host"}})
     with running.client() as client:
-        client.get("/x", headers={"Host": "www.example.com", **EDIT})
+        client.get("/x", headers={"Host": "WWW.example.com:8080", **EDIT})
     [request] = running.backend.requests
     assert request.header_values("host") == ["internal.example"]
     assert request.header("x-orig") == "www.example.com"

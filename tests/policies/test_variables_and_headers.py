@@ -3,6 +3,7 @@ tests/http/test_header_rewriting.py)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,9 +20,17 @@ def template(text: str) -> Template:
 
 
 def test_variables_are_filled_in() -> None:
-    text = "$client_ip ${request_id}x $host $scheme $request_uri $path $server $$ $5 $"
+    text = "$client_ip ${request_id}x $host $scheme $request_uri $path $query $server $$ $5 $"
     rendered = template(text).render(VALUES)
-    assert rendered == b"10.0.0.1 id-1x example.com https /a/b?x=1 /a/b 10.0.0.9:80 $ $5 $"
+    assert rendered == b"10.0.0.1 id-1x example.com https /a/b?x=1 /a/b x=1 10.0.0.9:80 $ $5 $"
+
+
+@pytest.mark.parametrize(("host", "name"), [
+    (b"Example.COM:8080", b"example.com"), (b"example.com", b"example.com"), (b"[::1]:80", b"[::1]"),
+    (b"[::1]", b"[::1]"), (None, b""),
+])
+def test_host_is_the_name_without_the_port(host: bytes | None, name: bytes) -> None:
+    assert request_values(b"", None, host, b"http", b"/")[2] == name
 
 
 def test_a_value_without_variables_is_one_byte_string() -> None:
