@@ -530,10 +530,12 @@ class ClientConnection(asyncio.Protocol):
                 return line[size + 1:-2].strip()
         return None
 
-    def request_head(self, method: bytes, pool_name: str, chunked: bool, upgrade: bool,
-                     extra: bytes = b"", target: bytes | None = None, host: bytes | None = None) -> bytes:
-        """``target`` and ``host``: a route's rewrite of the client's (``edited_head``)."""
-        headers = self.headers
+    def request_head(self, method: bytes, pool_name: str, chunked: bool, upgrade: bool, extra: bytes = b"",
+                     target: bytes | None = None, host: bytes | None = None,
+                     headers: list[bytes] | None = None) -> bytes:
+        """``target``, ``host``, ``headers``: a route's edit of the client's (``edited_head``)."""
+        if headers is None:
+            headers = self.headers
         tokens = self.connection_tokens
         if tokens is not None:
             named = {t.strip() for t in tokens.split(b",")} - {b"close", b"keep-alive", b"upgrade", b""}
@@ -560,10 +562,10 @@ class ClientConnection(asyncio.Protocol):
 
     def edited_head(self, edits: RouteEdits, values: Values, method: bytes, pool_name: str, chunked: bool,
                     upgrade: bool, extra: bytes) -> bytes:
-        """The request head with the route's path and header edits; the client's own target and
-        Host stay as they were, for the access log."""
-        target, host, self.headers = edits.edit_request(self.url, self.host, self.headers, values)
-        return self.request_head(method, pool_name, chunked, upgrade, extra, target, host)
+        """The request head with the route's path and header edits; the client's own target,
+        Host and headers stay as they were, for the access log and the pool's hash key."""
+        target, host, headers = edits.edit_request(self.url, self.host, self.headers, values)
+        return self.request_head(method, pool_name, chunked, upgrade, extra, target, host, headers)
 
     # ------------------------------------------------------------------ exchanges
 

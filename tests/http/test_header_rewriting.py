@@ -5,9 +5,10 @@ request."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from tests.support.balancer import Balancer
+from tests.support.balancer import Balancer, wait_for
 from tests.support.raw import RawConnection
 
 ID_HEADER = {"request_id_header": "X-Request-Id"}
@@ -114,3 +115,21 @@ def test_framing_is_laneways_whatever_the_edits(balancer: Callable[..., Balancer
     assert chunked.headers["transfer-encoding"] == "chunked" and len(chunked.content) == 100000
     assert sized.headers["content-length"] == "3000" and len(sized.content) == 3000
     assert chunked.headers["x-a"] == sized.headers["x-a"] == "1"
+
+
+def test_the_access_log_and_hash_keys_see_what_the_client_sent(balancer: Callable[..., Balancer],
+                                                                tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    running = balancer(2, access_log={"path": str(log), "format": "combined"},
+                       pool={"algorithm": "hash", "hash_key": {"header": "X-User"}},
+                       routes=[{"pool": "p", "request_headers": {"remove": ["User-Agent", "X-User"]},
+                                "rewrite": {"strip_prefix": "/api"}}])
+    with running.client() as client:
+        for _ in range(4):
+            client.get("/api/x", headers={"User-Agent": "tester/1.0", "X-User": "alice"})
+    served = [backend for backend in running.backends if backend.requests]
+    assert len(served) == 1, "one X-User value, one server: the hash read the client's header"
+    assert all(r.header("user-agent") is None and r.target == "/x" for r in served[0].requests)
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 4, message="4 log lines")
+    for line in log.read_text().splitlines():
+        assert '"GET /api/x HTTP/1.1"' in line and '"tester/1.0"' in line, line
