@@ -85,3 +85,19 @@ def test_a_request_body_still_goes_with_it(balancer: Callable[..., Balancer]) ->
         response = client.post("/up", content=b"z" * 100_000, headers={"X-Rewrite": "1"})
     assert response.status_code == 200 and response.content == b"z" * 100_000
     assert running.backend.requests[0].target == "/echo"
+
+
+def test_a_retried_request_keeps_its_rewrite_and_names_the_server_that_answered(
+        balancer: Callable[..., Balancer]) -> None:
+    running = balancer(2, pool={"algorithm": "round_robin"}, routes=[{
+        "pool": "p", "rewrite": {"strip_prefix": "/api"}, "request_headers": {"set": {"X-Edited": "yes"}},
+        "response_headers": {"set": {"X-Served-By": "$server"}}}])
+    hangs_up, answers = running.backends
+    hangs_up.override = "/close"  # closes every connection without a word
+    with running.client() as client:
+        responses = [client.get(f"/api/n{n}") for n in range(4)]
+    answered = f"{answers.address[0]}:{answers.address[1]}"
+    assert [(r.status_code, r.headers["x-served-by"]) for r in responses] == [(200, answered)] * 4
+    assert hangs_up.requests, "some went there first and were tried again"
+    for request in (*hangs_up.requests, *answers.requests):
+        assert request.target.startswith("/n") and request.header_values("x-edited") == ["yes"]
