@@ -205,7 +205,7 @@ def _unknown_key_fix(loc: tuple[int | str, ...]) -> str:
     model = _model_at(loc[:-1])
     if model is None:
         return "remove it or check its spelling"
-    known = list(model.model_fields)
+    known = [field.alias or name for name, field in model.model_fields.items()]
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"{hint}known keys: {', '.join(known)}"

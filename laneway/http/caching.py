@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from laneway.http.client import ClientConnection
     from laneway.http.exchange import Exchange
     from laneway.policies.compression import Compression
+    from laneway.policies.edits import ResponseEdit
 
 X_CACHE_HIT = b"\r\nX-Cache: HIT"
 X_CACHE_MISS = b"\r\nX-Cache: MISS"
@@ -85,20 +86,27 @@ def cache_fill(cache: RouteCache, pool: str, host: bytes, target: bytes, headers
 
 
 def cached_response(entry: Entry, now: float, status: int, *, head: bool, http11: bool, keep_alive: bool,
-                    extra: bytes, compress: Compression | None = None) -> bytes:
+                    extra: bytes, compress: Compression | None = None, coding: bytes = b"",
+                    edit: ResponseEdit | None = None) -> bytes:
     """A whole response from ``entry``: ``status`` (the entry's, or 304 or 412 from the
     request's preconditions), the entry's fields (none for a 412), laneway's framing,
     ``Age`` (RFC 9111 5.1), ``X-Cache: HIT`` and ``extra`` (CRLF-led lines), and the body
-    unless it answers a HEAD or is a 304 or 412. ``compress``: the route's compression, when
-    the client accepts gzip."""
+    unless it answers a HEAD or is a 304 or 412. ``compress``: the route's compression, and
+    ``coding`` the one the client accepts (b"" for none); ``edit``: the route's response
+    header edits, applied as to an answer from a server (``$server`` is unknown on a hit)."""
     whole = status == entry.status
     fields, body = entry.fields, entry.body
+    if edit is not None:
+        fields = edit.apply(fields, None)
     if compress is not None and whole and status == 200 and not head and body \
             and worth_compressing(fields, b"%d" % len(body), compress):
-        # As for answers from servers (laneway.http.compression), in one go: the body is whole.
-        gzip = compressor(compress)
-        body = gzip.compress(body) + gzip.flush()
-        fields = weaken_etag(fields) + b"\r\nContent-Encoding: gzip\r\nVary: Accept-Encoding"
+        if not coding:
+            fields += b"\r\nVary: Accept-Encoding"  # as laneway.http.upstream says it
+        else:
+            # As for answers from servers (laneway.http.compression), in one go: the body is whole.
+            encoder = compressor(compress, coding)
+            body = encoder.compress(body) + encoder.flush()
+            fields = b"%s\r\nContent-Encoding: %s\r\nVary: Accept-Encoding" % (weaken_etag(fields), coding)
     parts = [status_line(status)[:-2], fields if status != PRECONDITION_FAILED else b""]
     if status == PRECONDITION_FAILED:
         parts.append(b"\r\nContent-Length: 0")

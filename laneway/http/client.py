@@ -31,7 +31,7 @@ import httptools
 from laneway.balancing import NO_CONTEXT, PickContext
 from laneway.http.caching import X_CACHE_BYPASS, X_CACHE_MISS, FillWaiter, cache_fill, cached_response
 from laneway.http.client_certificate import client_certificate_headers
-from laneway.http.compression import accepts_gzip
+from laneway.http.compression import choose_coding
 from laneway.http.errors import HttpError
 from laneway.http.exchange import CONNECT_FAILURE, RESET, TIMEOUT, Exchange
 from laneway.http.hash_key import read_hash_key
@@ -50,7 +50,7 @@ from laneway.http.messages import (
 )
 from laneway.http.redirect import https_redirect
 from laneway.http.upstream import UpstreamConnection
-from laneway.policies import BY_CLIENT, BY_HEADER, Guard
+from laneway.policies import BY_CLIENT, BY_HEADER, Guard, RouteEdits, request_values
 from laneway.policies.cache import INVALIDATE, LOOKUP
 from laneway.policies.cache.conditions import evaluate
 from laneway.routing import Split, parse_client_address
@@ -59,6 +59,7 @@ from laneway.upstream.latency import LATENCY_BOUNDS, count_time
 
 if TYPE_CHECKING:
     from laneway.http.listener import HttpListener
+    from laneway.policies.variables import Values
     from laneway.routing.request import Address
     from laneway.upstream import Pool, Server
 
@@ -400,7 +401,12 @@ class ClientConnection(asyncio.Protocol):
             if request_id is None:
                 request_id = self.listener.new_request_id()
                 extra = b"%s: %s\r\n" % (self.request_id_header, request_id)
-        head = self.request_head(method, pool.name, chunked, upgrade, extra)
+        values: Values | None = None
+        if guard is None or guard.edits is None:
+            head = self.request_head(method, pool.name, chunked, upgrade, extra)
+        else:
+            values = request_values(self.client_ip, request_id, self.host, self.proto, self.url)
+            head = self.edited_head(guard.edits, values, method, pool.name, chunked, upgrade, extra)
         if pool.hash_source is not None:
             # Read now: the headers are gone by the time a pipelined request starts.
             self.hash_key = read_hash_key(pool.hash_source, self.url, self.headers)
@@ -420,8 +426,10 @@ class ClientConnection(asyncio.Protocol):
         if guard is not None:
             if guard.compression is not None:
                 accept = self.header_value(b"accept-encoding")
-                if accept is not None and accepts_gzip(accept):
-                    exchange.compress = guard.compression
+                exchange.compress = guard.compression
+                exchange.coding = (choose_coding(accept) if accept is not None else None) or b""
+            if guard.edits is not None and values is not None:
+                exchange.response_edit = guard.edits.for_response(values)
             if chunked and guard.max_body_size is not None:
                 exchange.body_room = guard.max_body_size
             exchange.fill = fill
@@ -535,19 +543,24 @@ class ClientConnection(asyncio.Protocol):
                 return line[size + 1:-2].strip()
         return None
 
-    def request_head(self, method: bytes, pool_name: str, chunked: bool, upgrade: bool,
-                     extra: bytes = b"") -> bytes:
-        headers = self.headers
+    def request_head(self, method: bytes, pool_name: str, chunked: bool, upgrade: bool, extra: bytes = b"",
+                     target: bytes | None = None, host: bytes | None = None,
+                     headers: list[bytes] | None = None) -> bytes:
+        """``target``, ``host``, ``headers``: a route's edit of the client's (``edited_head``)."""
+        if headers is None:
+            headers = self.headers
         tokens = self.connection_tokens
         if tokens is not None:
             named = {t.strip() for t in tokens.split(b",")} - {b"close", b"keep-alive", b"upgrade", b""}
             if named:
                 # RFC 9110 7.6.1: a proxy removes the headers the Connection header names.
                 headers = [h for h in headers if h.split(b":", 1)[0].lower() not in named]
-        host = self.host if self.host is not None else pool_name.encode()
+        if host is None:
+            host = self.host if self.host is not None else pool_name.encode()
         ff = self.forwarded_for
         client_ip = self.client_ip
-        parts = [method, b" ", self.url, b" HTTP/1.1\r\nHost: ", host, b"\r\n", *headers, extra]
+        parts = [method, b" ", self.url if target is None else target, b" HTTP/1.1\r\nHost: ", host, b"\r\n",
+                 *headers, extra]
         if self.content_length is not None and not chunked:
             parts.append(b"Content-Length: %s\r\n" % self.content_length)
         elif chunked:
@@ -559,6 +572,13 @@ class ClientConnection(asyncio.Protocol):
         parts.append(b"X-Forwarded-For: %s%s\r\nX-Real-IP: %s\r\nX-Forwarded-Proto: %s\r\n\r\n" % (
             ff + b", " if ff else b"", client_ip, client_ip, self.proto))
         return b"".join(parts)
+
+    def edited_head(self, edits: RouteEdits, values: Values, method: bytes, pool_name: str, chunked: bool,
+                    upgrade: bool, extra: bytes) -> bytes:
+        """The request head with the route's path and header edits; the client's own target,
+        Host and headers stay as they were, for the access log and the pool's hash key."""
+        target, host, headers = edits.edit_request(self.url, self.host, self.headers, values)
+        return self.request_head(method, pool_name, chunked, upgrade, extra, target, host, headers)
 
     # ------------------------------------------------------------------ exchanges
 
@@ -687,7 +707,8 @@ class ClientConnection(asyncio.Protocol):
         exchange.status = status
         exchange.local = cached_response(entry, now, status, head=exchange.is_head, http11=exchange.http11,
                                          keep_alive=exchange.client_keep_alive, extra=exchange.response_extra,
-                                         compress=exchange.compress)
+                                         compress=exchange.compress, coding=exchange.coding,
+                                         edit=exchange.response_edit)
         self.loop.call_soon(self.answer_due, exchange)
         return True
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from laneway.http.upstream import UpstreamConnection
     from laneway.policies.cache import Fill
     from laneway.policies.compression import Compression
+    from laneway.policies.edits import ResponseEdit
     from laneway.policies.persistence import Stick
     from laneway.upstream import Pool, Server
 
@@ -39,6 +40,7 @@ class Exchange:
         "chunked",
         "client",
         "client_keep_alive",
+        "coding",
         "compress",
         "context",
         "deadline_at",
@@ -59,6 +61,7 @@ class Exchange:
         "pool",
         "request_complete",
         "response_complete",
+        "response_edit",
         "response_extra",
         "response_started",
         "served_by",
@@ -98,7 +101,8 @@ class Exchange:
         # before which a rate-limited request is held.
         self.body_room = -1
         self.not_before = 0.0
-        self.compress: Compression | None = None  # the route's, when the client accepts gzip
+        self.compress: Compression | None = None  # the route's compression settings
+        self.coding = b""  # what the client accepts: b"br", b"gzip", or b"" for neither
         self.stick: Stick | None = None  # the route's session persistence, when it has one
         # On a route with a cache: the request's key, and the response on its way into the store.
         self.fill: Fill | None = None
@@ -123,6 +127,7 @@ class Exchange:
         # Header lines laneway adds to the response head, each led by CRLF (a split's
         # sticky Set-Cookie); empty for most requests.
         self.response_extra = b""
+        self.response_edit: ResponseEdit | None = None  # the route's response header edits
 
     def send(self, data: bytes) -> None:
         """Queue request bytes for the server (flushed by the client connection)."""

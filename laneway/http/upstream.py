@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import zlib
 from typing import TYPE_CHECKING
 
 import httptools
 
-from laneway.http.compression import compressor, weaken_etag, worth_compressing
+from laneway.http.compression import Encoder, compressor, weaken_etag, worth_compressing
 from laneway.http.exchange import RESET, STATUS, TIMEOUT
 from laneway.http.messages import status_line
 from laneway.http.response_head import read_response_head
@@ -85,7 +84,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.until_eof = False
         self.message_done = False
         self.head_only = False
-        self.gzip: zlib._Compress | None = None  # compressing this response (laneway.http.compression)
+        self.encoder: Encoder | None = None  # compressing this response (laneway.http.compression)
         self.retry_to: Server | None = None  # where a response with a retried status sends the request
         # The cache fill the server's body is copied into, while the response may still be stored.
         self.filling: Fill | None = None
@@ -245,16 +244,24 @@ class UpstreamConnection(asyncio.Protocol):
         self.server_keep_alive = self.parser.should_keep_alive()
         client = exchange.client
         keep_client = exchange.client_keep_alive and not (client.closing and not client.queue)
-        self.gzip = None
+        if exchange.response_edit is not None:
+            fields = exchange.response_edit.apply(fields, exchange.served_by)
+        self.encoder = None
         if exchange.compress is not None and status == 200 and not exchange.is_head \
                 and worth_compressing(fields, content_length, exchange.compress):
-            self.gzip = compressor(exchange.compress)
-            fields = weaken_etag(fields) + b"\r\nContent-Encoding: gzip\r\nVary: Accept-Encoding"
-            self.until_eof = content_length is None and not chunked
-            content_length = None  # the compressed length is not known before the end
-            chunked = True
+            if not exchange.coding:
+                # This client takes no coding laneway has; another would get it compressed,
+                # and a cache must tell the two apart (RFC 9110 12.5.5).
+                fields += b"\r\nVary: Accept-Encoding"
+            else:
+                self.encoder = compressor(exchange.compress, exchange.coding)
+                fields = b"%s\r\nContent-Encoding: %s\r\nVary: Accept-Encoding" % (
+                    weaken_etag(fields), exchange.coding)
+                self.until_eof = content_length is None and not chunked
+                content_length = None  # the compressed length is not known before the end
+                chunked = True
         parts = [status_line(status)[:-2], fields]
-        if self.gzip is None:
+        if self.encoder is None:
             self.until_eof = False
         if status == 101:
             if not exchange.upgrade or upgrade is None:
@@ -270,7 +277,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.framing = AS_IS
             parts.append(b"\r\nContent-Length: %s" % content_length)
         else:
-            if self.gzip is None:
+            if self.encoder is None:
                 self.until_eof = not chunked
             if exchange.http11:
                 self.framing = RECHUNK
@@ -298,10 +305,10 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if self.filling is not None and not self.filling.body(body):
             self.filling = None  # larger than the store's max_entry_size
-        if self.gzip is not None:
-            body = self.gzip.compress(body)
+        if self.encoder is not None:
+            body = self.encoder.compress(body)
             if not body:
-                return  # zlib holds it until it has enough to write
+                return  # the compressor holds it until it has enough to write
         if self.framing == RECHUNK:
             self.out.append(b"%x\r\n%s\r\n" % (len(body), body))
         elif body:
@@ -327,10 +334,10 @@ class UpstreamConnection(asyncio.Protocol):
             self.filling = None
 
     def end_compression(self) -> None:
-        """Write what zlib still holds, and the gzip trailer."""
-        if self.gzip is not None:
-            tail = self.gzip.flush()
-            self.gzip = None
+        """Write what the compressor still holds, and its end (the gzip trailer)."""
+        if self.encoder is not None:
+            tail = self.encoder.flush()
+            self.encoder = None
             if self.framing == RECHUNK:
                 self.out.append(b"%x\r\n%s\r\n" % (len(tail), tail))
             else:
@@ -349,7 +356,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_only = False
         self.interim = False
         self.framing = NO_BODY
-        self.gzip = None
+        self.encoder = None
         self.filling = None
         if exchange.client.write_blocked:
             self.pause_reading()

@@ -1,4 +1,4 @@
-"""Which responses a route compresses (NGINX's gzip, gzip_types, gzip_min_length)."""
+"""Which responses a route compresses (NGINX's gzip, gzip_types, gzip_min_length) and how hard."""
 
 from __future__ import annotations
 
@@ -18,3 +18,4 @@ class Compression:
     types: frozenset[bytes] = field(default=DEFAULT_TYPES)  # lower case, without parameters
     min_length: int = 1024  # a response with a smaller Content-Length is sent as it is
     level: int = 5  # zlib's 1 (fast) to 9 (small)
+    brotli_quality: int = 4  # brotli's 0 (fast) to 11 (small), for clients that accept br

@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 
 from laneway.policies.cache import RouteCache
 from laneway.policies.compression import Compression
+from laneway.policies.edits import RouteEdits
 from laneway.policies.persistence import Persistence
 from laneway.policies.rate_limit import RateLimiter
 
@@ -30,3 +31,4 @@ class Guard(Generic[T]):
     compression: Compression | None = None  # responses compressed for clients that accept it
     persistence: Persistence | None = None  # keeps each client on one server of the pool
     cache: RouteCache | None = None  # GET and HEAD answered from a cache store when they can be
+    edits: RouteEdits | None = None  # the path and headers it changes on the way through

@@ -18,10 +18,20 @@ from typing import TYPE_CHECKING
 from laneway.balancing import create
 from laneway.config import Config
 from laneway.config.schema import CacheStore as CacheStoreConfig
-from laneway.config.schema import HealthCheck, Listener, Match, RateKey, Route, ValueTest, split_location
+from laneway.config.schema import (
+    HeaderEdits,
+    HealthCheck,
+    Listener,
+    Match,
+    RateKey,
+    Route,
+    ValueTest,
+    split_location,
+)
 from laneway.config.schema import Persistence as PersistenceConfig
 from laneway.config.schema import Pool as PoolConfig
 from laneway.config.schema import Server as ServerConfig
+from laneway.config.variables import RESPONSE_VARIABLES, split_template
 from laneway.health import CircuitBreakers, HealthChecker, HttpProbe, OutlierDetector, Probe, TcpProbe
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, HttpsRedirect, ListenerSettings
 from laneway.http import client as http_client
@@ -32,9 +42,14 @@ from laneway.policies import (
     Compression,
     CookiePersistence,
     Guard,
+    HeaderEdit,
+    PathRewrite,
     Persistence,
     RateLimiter,
+    RegexPathRewrite,
+    RouteEdits,
     SourcePersistence,
+    Template,
 )
 from laneway.policies.cache import CacheStore, RouteCache
 from laneway.routing import Answer, GeoIP, Router, RouteRule, Split, StickyCookie, ValueMatch
@@ -195,7 +210,7 @@ def route_answer(route: Route) -> Answer | None:
 
 
 def guarded(route: Route, target: Pool | Split, caches: Mapping[str, CacheStore]) -> Guard[Pool | Split]:
-    """The route's target behind its policies (rate limit, body size, compression, cache)."""
+    """The route's target behind its policies (rate limit, body size, edits, compression, cache)."""
     guard: Guard[Pool | Split] = Guard(target, max_body_size=route.max_body_size)
     if route.cache is not None:
         cache = route.cache
@@ -205,7 +220,9 @@ def guarded(route: Route, target: Pool | Split, caches: Mapping[str, CacheStore]
     if route.compression is not None:
         settings = route.compression
         guard.compression = Compression(frozenset(kind.encode() for kind in settings.types),
-                                        settings.min_length, settings.level)
+                                        settings.min_length, settings.level, settings.brotli_quality)
+    if route.edits_messages:
+        guard.edits = route_edits(route)
     limit = route.rate_limit
     if limit is not None:
         guard.rate_limiter = RateLimiter(limit.rate, burst=limit.burst, nodelay=limit.nodelay,
@@ -215,6 +232,32 @@ def guarded(route: Route, target: Pool | Split, caches: Mapping[str, CacheStore]
         else:
             guard.rate_key = BY_ROUTE if limit.key == "route" else BY_CLIENT
     return guard
+
+
+def route_edits(route: Route) -> RouteEdits:
+    path: PathRewrite | None = None
+    rewrite = route.rewrite
+    if rewrite is not None:
+        if rewrite.strip_prefix is not None:
+            path = PathRewrite(rewrite.strip_prefix.encode())
+        elif rewrite.replace_prefix is not None:
+            path = PathRewrite(rewrite.replace_prefix.prefix.encode(), rewrite.replace_prefix.to.encode())
+        elif rewrite.regex is not None:
+            path = RegexPathRewrite(rewrite.regex.pattern.encode(), rewrite.regex.replacement.encode())
+    return RouteEdits(path=path, request=header_edit(route.request_headers),
+                      response=header_edit(route.response_headers))
+
+
+def header_edit(edits: HeaderEdits | None) -> HeaderEdit | None:
+    if edits is None:
+        return None
+
+    def template(text: str) -> Template:
+        return Template(split_template(text, list(RESPONSE_VARIABLES)))  # names checked by the schema
+
+    return HeaderEdit(add=[(name, template(value)) for name, value in edits.add.items()],
+                      set=[(name, template(value)) for name, value in edits.set.items()],
+                      remove=edits.remove)
 
 
 def build_persistence(config: PersistenceConfig, *, secure: bool, secret: bytes, clock: Callable[[], float],

@@ -110,7 +110,7 @@ def test_a_listener_with_only_a_default_pool_is_fine() -> None:
      "; this route gives pool and respond"),
     ({"respond": {"status": 200}, "rate_limit": {"rate": 10}},
      "listeners[0].routes[0]: a route that laneway answers itself (respond) takes no rate_limit, "
-     "max_body_size, compression or cache; remove them"),
+     "max_body_size, compression, cache, request_headers, response_headers or rewrite; remove them"),
     ({"respond": {"status": 302}},
      "listeners[0].routes[0].respond.status: status 302 cannot be a fixed response: 204 and 304 carry "
      "no body, and a 3xx is a redirect (use redirect: {location: ..., status: 301})"),

@@ -14,7 +14,8 @@ Paths and their query parameters:
 ``/early-hints``                 103 Early Hints, then 200
 ``/close``                       close the connection without answering
 ``/reset``                       reset the connection (SO_LINGER 0) without answering
-``/stall-body?n=N``              the head and N of 2N promised body bytes, then silence
+``/stall-body?n=N``              the head and N of 2N promised body bytes (x, or the payload
+                                with fill=blocks), then silence
 ``/malformed?kind=K``            a broken response; K is a key of ``MALFORMED``
 
 A HEAD request gets the head its GET would get, without the body. Requests with
@@ -172,8 +173,8 @@ async def reset(output: Output) -> bool:
 
 async def stall_body(output: Output) -> bool:
     size = int(number(output, "n", 1024))
-    await output.head(200, [("Content-Length", str(2 * size))])
-    await output.body(b"x" * size)
+    await output.head(200, [("Content-Type", "application/octet-stream"), ("Content-Length", str(2 * size))])
+    await output.body(b"".join(blocks(size)) if output.query.get("fill") == "blocks" else b"x" * size)
     await asyncio.sleep(3600)
     return False
 

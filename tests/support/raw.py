@@ -235,6 +235,34 @@ class RawConnection:
                     raise ConnectionError(f"closed before a whole response; have {have!r}") from None
                 self._fill(deadline)
 
+    def read_head(self, timeout: float | None = None) -> Response:
+        """The next response head alone; its body stays to be read as it comes (``read_chunk``)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            try:
+                response, end = parse_head(self.buffer)
+                self.buffer = self.buffer[end:]
+                return response
+            except Incomplete:
+                if self.closed:
+                    raise ConnectionError(f"closed before a whole head; have {self.buffer[:300]!r}") from None
+                self._fill(deadline)
+
+    def read_chunk(self, timeout: float | None = None) -> bytes:
+        """The data of the next chunk of a chunked body (b"" for the last one)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            line_end = self.buffer.find(b"\r\n")
+            if line_end >= 0:
+                size = int(self.buffer[:line_end].split(b";")[0], 16)
+                end = line_end + 2 + size + 2
+                if len(self.buffer) >= end:
+                    data, self.buffer = self.buffer[line_end + 2:end - 2], self.buffer[end:]
+                    return data
+            if self.closed:
+                raise ConnectionError(f"closed inside a chunk; have {self.buffer[:300]!r}")
+            self._fill(deadline)
+
     def read_exactly(self, size: int, timeout: float | None = None) -> bytes:
         deadline = time.monotonic() + (timeout or self.timeout)
         while len(self.buffer) < size:
