@@ -853,21 +853,8 @@ class Respond(Strict):
         return value
 
 
-# The variables a redirect's location may use, as NGINX names them ($host without the port).
+# The variables a redirect's location may use (a response is not chosen yet, nor a request id).
 LOCATION_VARIABLES = ("scheme", "host", "request_uri", "path", "query")
-VARIABLE = re.compile(r"\$(\w+)")
-
-
-def split_location(location: str) -> tuple[str, ...]:
-    """``https://$host$request_uri`` as literal text and variable names, alternating (the
-    text first, possibly empty). Unknown variables raise ``ValueError`` naming them."""
-    parts = VARIABLE.split(location)
-    unknown = sorted({name for name in parts[1::2] if name not in LOCATION_VARIABLES})
-    if unknown:
-        raise ValueError(f"unknown variable ${', $'.join(unknown)}; a location may use "
-                         f"${', $'.join(LOCATION_VARIABLES)}")
-    return tuple(parts)
-
 
 
 class RedirectAction(Strict):
@@ -880,7 +867,7 @@ class RedirectAction(Strict):
     @field_validator("location")
     @classmethod
     def _location(cls, value: str) -> str:
-        split_location(value)  # names unknown variables
+        split_template(value, LOCATION_VARIABLES)  # names unknown variables
         return value
 
 
@@ -995,14 +982,17 @@ _FRAMING = ("it is framing, which laneway writes itself for each side of the pro
             "Transfer-Encoding and Connection)")
 _HOP_BY_HOP = "it is hop-by-hop: it describes one connection and laneway never forwards it"
 _BY_PROXY = "laneway sets it on every request itself"
+# Headers laneway writes itself on both sides of the proxy.
+_EITHER_SIDE = {
+    "content-length": _FRAMING, "transfer-encoding": _FRAMING, "connection": _HOP_BY_HOP,
+    "keep-alive": _HOP_BY_HOP, "te": _HOP_BY_HOP, "trailer": _HOP_BY_HOP, "upgrade": _HOP_BY_HOP,
+    "proxy-connection": _HOP_BY_HOP, "proxy-authorization": _HOP_BY_HOP, "proxy-authenticate": _HOP_BY_HOP,
+}
 
 
 class RequestHeaders(HeaderEdits):
     RESERVED: ClassVar[dict[str, str]] = {
-        "content-length": _FRAMING, "transfer-encoding": _FRAMING, "connection": _HOP_BY_HOP,
-        "keep-alive": _HOP_BY_HOP, "te": _HOP_BY_HOP, "trailer": _HOP_BY_HOP, "upgrade": _HOP_BY_HOP,
-        "proxy-connection": _HOP_BY_HOP, "proxy-authorization": _HOP_BY_HOP,
-        "proxy-authenticate": _HOP_BY_HOP,
+        **_EITHER_SIDE,
         "expect": "it decides whether the server answers 100 Continue before the body comes",
         "host": "a request has exactly one Host (RFC 9112 3.2); set it instead",
         "x-forwarded-for": _BY_PROXY, "x-real-ip": _BY_PROXY, "x-forwarded-proto": _BY_PROXY,
@@ -1013,10 +1003,7 @@ class RequestHeaders(HeaderEdits):
 
 class ResponseHeaders(HeaderEdits):
     RESERVED: ClassVar[dict[str, str]] = {
-        "content-length": _FRAMING, "transfer-encoding": _FRAMING, "connection": _HOP_BY_HOP,
-        "keep-alive": _HOP_BY_HOP, "te": _HOP_BY_HOP, "trailer": _HOP_BY_HOP, "upgrade": _HOP_BY_HOP,
-        "proxy-connection": _HOP_BY_HOP, "proxy-authorization": _HOP_BY_HOP,
-        "proxy-authenticate": _HOP_BY_HOP,
+        **_EITHER_SIDE,
         "content-encoding": "it says how the body is encoded, and laneway's compression sets it",
     }
     VARIABLES: ClassVar[Mapping[str, str]] = RESPONSE_VARIABLES

@@ -49,6 +49,10 @@ class Template:
         only_text = all(isinstance(part, bytes) for part in self.parts)
         self.literal: bytes | None = b"".join(self.parts) if only_text else None  # type: ignore[arg-type]
 
+    def uses(self, name: str) -> bool:
+        """Whether the template holds the variable ``name``."""
+        return INDEX[name] in self.parts
+
     def render(self, values: Values) -> bytes:
         if self.literal is not None:
             return self.literal

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from laneway.balancing import create
 from laneway.config import Config
-from laneway.config.schema import CacheStore as CacheStoreConfig
 from laneway.config.schema import (
+    LOCATION_VARIABLES,
     HeaderEdits,
     HealthCheck,
     Listener,
@@ -26,8 +26,8 @@ from laneway.config.schema import (
     RateKey,
     Route,
     ValueTest,
-    split_location,
 )
+from laneway.config.schema import CacheStore as CacheStoreConfig
 from laneway.config.schema import Persistence as PersistenceConfig
 from laneway.config.schema import Pool as PoolConfig
 from laneway.config.schema import Server as ServerConfig
@@ -205,7 +205,8 @@ def route_answer(route: Route) -> Answer | None:
         return Answer(respond.status, respond.body.encode(), respond.content_type.encode(),
                       b"".join(f"{name}: {value}\r\n".encode() for name, value in respond.headers.items()))
     if route.redirect is not None:
-        return Answer(route.redirect.status, location=split_location(route.redirect.location))
+        return Answer(route.redirect.status,
+                      location=Template(split_template(route.redirect.location, LOCATION_VARIABLES)))
     return None
 
 

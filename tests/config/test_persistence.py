@@ -7,19 +7,8 @@ from typing import Any
 
 import pytest
 
-from laneway.config import ConfigError, parse_config
-
-
-def document(route: dict[str, Any], **listener: Any) -> dict[str, Any]:
-    return {"listeners": [{"name": "web", "bind": "127.0.0.1:8080", "routes": [route], **listener}],
-            "pools": {"api": {"servers": [{"address": "127.0.0.1:9001"}]},
-                      "web": {"servers": [{"address": "127.0.0.1:9002"}]}}}
-
-
-def problems(route: dict[str, Any], **listener: Any) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(document(route, **listener), "site.yaml")
-    return caught.value.problems
+from laneway.config import parse_config
+from tests.config.test_routes import document, problems
 
 
 def test_true_takes_every_default() -> None:

@@ -118,8 +118,8 @@ def test_a_listener_with_only_a_default_pool_is_fine() -> None:
      "listeners[0].routes[0].respond.headers: laneway sets Content-Length itself; remove it from headers "
      "(content_type sets Content-Type)"),
     ({"redirect": {"location": "https://$hostname/"}},
-     "listeners[0].routes[0].redirect.location: unknown variable $hostname; a location may use "
-     "$scheme, $host, $request_uri, $path, $query"),
+     "listeners[0].routes[0].redirect.location: unknown variable $hostname in 'https://$hostname/'; "
+     "known variables: $scheme, $host, $request_uri, $path, $query (write $$ for a dollar sign)"),
     ({"split": [{"pool": "api", "weight": 0}, {"pool": "web", "weight": 0}]},
      "listeners[0].routes[0]: split: at least one arm needs a weight above 0"),
     ({"split": [{"pool": "api", "weight": -1}, {"pool": "web", "weight": 1}]},
