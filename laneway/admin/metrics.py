@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from laneway.admin.views import readiness
 from laneway.runtime.server import Runtime
+from laneway.runtime.stats import rate_limited
 from laneway.runtime.supervisor import Supervisor
 from laneway.upstream import CLOSED, DRAIN, HALF_OPEN, LATENCY_BOUNDS, MAINTENANCE, OPEN, READY
 
@@ -114,6 +115,19 @@ class RuntimeCollector(Collector):
                     takes_traffic, breaker, operator, ejections, breaker_opened, retries, errors, available,
                     ready)
         yield from cache_metrics(runtime)
+        limited = CounterMetricFamily("laneway_route_rate_limited", "Requests a route's rate limit refused "
+                                      "(answered 429).", labels=["listener", "route"])
+        counts = runtime.rate_limited_totals
+        for route, count in sorted((rate_limited(runtime) if counts is None else counts).items()):
+            listener, _, number = route.rpartition("/")
+            limited.add_metric([listener, number], count)
+        yield limited
+        sent = CounterMetricFamily("laneway_server_response_bytes", "Bytes of the server's responses written "
+                                   "to clients (heads and bodies, as sent).", labels=SERVER_LABELS)
+        for name, pool in runtime.pools.items():
+            for server in pool.servers:
+                sent.add_metric([name, server.key], server.bytes_total)
+        yield sent
 
 
 def cache_metrics(runtime: Runtime) -> Iterator[Metric]:

@@ -907,6 +907,7 @@ class ClientConnection(asyncio.Protocol):
             return
         exchange.server = None
         server.in_flight -= 1
+        server.bytes_total += exchange.bytes_out
         server.responses[exchange.status // 100] += 1  # status is 0 or three digits
         pool = exchange.pool
         assert pool is not None  # laneway's own answers (no pool) never go to a server

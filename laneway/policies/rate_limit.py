@@ -47,6 +47,7 @@ class RateLimiter:
         self.free = burst if nodelay else min(delay_after, burst)
         self.max_keys = max_keys
         self.arrivals: OrderedDict[Hashable, float] = OrderedDict()  # key: theoretical arrival time
+        self.refused_total = 0  # requests answered 429, for /metrics
 
     def same_settings(self, other: RateLimiter) -> bool:
         """Whether ``other`` limits exactly as this one does (so it may take over its counts)."""
@@ -60,6 +61,7 @@ class RateLimiter:
             tat = now
         ahead = tat - now  # how far into the burst this key already is, in seconds
         if ahead > self.tolerance + 1e-9:
+            self.refused_total += 1
             return Decision(False, retry_after=ahead - self.tolerance)
         arrivals[key] = tat + self.interval
         arrivals.move_to_end(key)

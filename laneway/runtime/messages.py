@@ -19,7 +19,8 @@ supervisor -> worker
 
 worker -> supervisor
     ``ready``    ``{pid}``: its listeners accept.
-    ``stats``    ``{pools, caches, report}`` (``laneway.runtime.stats``): its counters, every second
+    ``stats``    ``{pools, caches, rate_limited, report}`` (``laneway.runtime.stats``): its counters,
+                 every second
                  (``report`` 0) and in answer to a ``report`` (its number).
     ``reloaded`` ``{generation}``: it runs the config of that generation (answers a reload).
     ``reload_failed`` ``{generation, problem}``: it could not run it; it runs the previous one.

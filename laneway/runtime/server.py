@@ -436,6 +436,9 @@ class Runtime:
         self.draining: set[asyncio.Task[None]] = set()  # listeners a reload removed
         self.geoip: GeoIP | None = None
         self.caches: dict[str, CacheStore] = {}  # by name
+        # With workers, the supervisor's sums of requests each route's rate limit refused (by
+        # ``listener/route index``); None in a process that serves traffic itself.
+        self.rate_limited_totals: dict[str, int] | None = None
         # Signs sticky split cookies and persistence cookies that configure no secret; kept
         # across reloads so that clients keep their arms and servers.
         self.split_secret = secrets.token_bytes(32)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from laneway.http import HttpListener
+from laneway.policies import Guard
 from laneway.runtime.server import Runtime
 from laneway.upstream import CLOSED, HALF_OPEN, OPEN, Pool
 
@@ -42,6 +44,7 @@ def snapshot(runtime: Runtime) -> Snapshot:
             "servers": {server.key: {
                 "requests": server.requests_total,
                 "failures": server.failures_total,
+                "bytes": server.bytes_total,
                 "responses": list(server.responses),
                 "latency_counts": list(server.latency_counts),
                 "latency_sum": server.latency_sum,
@@ -67,6 +70,18 @@ def cache_snapshot(runtime: Runtime) -> Snapshot:
             for name, store in runtime.caches.items()}
 
 
+def rate_limited(runtime: Runtime) -> dict[str, int]:
+    """Requests each route's rate limit refused, by ``listener/route index``."""
+    counts: dict[str, int] = {}
+    for listener in runtime.listeners:
+        if isinstance(listener, HttpListener):
+            for index, rule in enumerate(listener.router.rules):
+                guard = rule.target
+                if isinstance(guard, Guard) and guard.rate_limiter is not None:
+                    counts[f"{listener.name}/{index}"] = guard.rate_limiter.refused_total
+    return counts
+
+
 def requests_in(pools: Snapshot) -> tuple[int, int]:
     """(requests, in-flight requests) over every server of a snapshot: a worker's share."""
     requests = in_flight = 0
@@ -78,7 +93,8 @@ def requests_in(pools: Snapshot) -> tuple[int, int]:
 
 
 # Counters that only grow: kept from workers that died. In-flight and states are not.
-SERVER_COUNTERS = ("requests", "failures", "ejections", "breaker_opened", "latency_sum", "connect_sum")
+SERVER_COUNTERS = ("requests", "failures", "bytes", "ejections", "breaker_opened", "latency_sum",
+                   "connect_sum")
 SERVER_LISTS = ("responses", "latency_counts", "connect_counts")
 
 
@@ -88,9 +104,12 @@ class InstanceTotals:
     def __init__(self) -> None:
         self.retired: Snapshot = {}
         self.retired_caches: Snapshot = {}
+        self.retired_rate_limited: dict[str, int] = {}
 
-    def retire(self, pools: Snapshot, caches: Snapshot) -> None:
+    def retire(self, pools: Snapshot, caches: Snapshot, limited: dict[str, int]) -> None:
         """A worker exited: its last counters stay in the totals."""
+        for route, count in limited.items():
+            self.retired_rate_limited[route] = self.retired_rate_limited.get(route, 0) + count
         for name, counts in caches.items():
             kept = self.retired_caches.setdefault(name, dict.fromkeys(CACHE_COUNTERS, 0))
             for field in CACHE_COUNTERS:
@@ -108,8 +127,15 @@ class InstanceTotals:
                     into[field] = [a + b for a, b in zip(into.get(field) or [0] * len(server[field]),
                                                          server[field], strict=True)]
 
-    def apply(self, runtime: Runtime, live: list[Snapshot], live_caches: list[Snapshot]) -> None:
-        """Write retired + live sums into ``runtime``'s pools, servers and cache stores."""
+    def apply(self, runtime: Runtime, live: list[Snapshot], live_caches: list[Snapshot],
+              live_limited: list[dict[str, int]]) -> None:
+        """Write retired + live sums into ``runtime``'s pools, servers and cache stores, and
+        its ``rate_limited_totals``."""
+        limited = dict(self.retired_rate_limited)
+        for part in live_limited:
+            for route, count in part.items():
+                limited[route] = limited.get(route, 0) + count
+        runtime.rate_limited_totals = limited
         for name, store in runtime.caches.items():
             parts = [part[name] for part in [self.retired_caches, *live_caches] if name in part]
             for field in CACHE_COUNTERS:
@@ -138,6 +164,7 @@ class InstanceTotals:
             live_rows = [snap["servers"][server.key] for snap in live if server.key in snap["servers"]]
             server.requests_total = sum(row["requests"] for row in rows)
             server.failures_total = sum(row["failures"] for row in rows)
+            server.bytes_total = sum(row["bytes"] for row in rows)
             server.latency_sum = sum(row["latency_sum"] for row in rows)
             server.responses = column_sums([row["responses"] for row in rows], len(server.responses))
             server.latency_counts = column_sums([row["latency_counts"] for row in rows],

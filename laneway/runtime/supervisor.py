@@ -95,6 +95,7 @@ class WorkerSlot:
         self.restarts = 0
         self.stats: Snapshot = {}
         self.caches: Snapshot = {}  # its cache stores' counters (laneway.runtime.stats)
+        self.rate_limited: dict[str, int] = {}  # requests its routes' rate limits refused
         self.reported = 0  # the last report request (``Supervisor.refresh_stats``) it answered
         self.generation = 0  # the last config (``Supervisor.generation``) it said it runs
         self.reload_problem: str | None = None  # why it could not run the last one
@@ -253,8 +254,8 @@ class Supervisor:
             slot.writer = None
             writer.close()
             await slot.process.wait()
-            self.totals.retire(slot.stats, slot.caches)  # its counters stay in the instance's totals
-            slot.stats, slot.caches = {}, {}
+            self.totals.retire(slot.stats, slot.caches, slot.rate_limited)  # they stay in the totals
+            slot.stats, slot.caches, slot.rate_limited = {}, {}, {}
             self._apply_totals()
             self._update_accepting()
 
@@ -263,6 +264,7 @@ class Supervisor:
         if kind == "stats":
             slot.stats = message["pools"]
             slot.caches = message.get("caches", {})
+            slot.rate_limited = message.get("rate_limited", {})
             slot.reported = max(slot.reported, message.get("report", 0))
             self._stats_changed = True
             self._stats_arrived.set()
@@ -319,7 +321,8 @@ class Supervisor:
     def _apply_totals(self) -> None:
         self._stats_changed = False
         live = [slot for slot in self.slots if slot.stats]
-        self.totals.apply(self.runtime, [slot.stats for slot in live], [slot.caches for slot in live])
+        self.totals.apply(self.runtime, [slot.stats for slot in live], [slot.caches for slot in live],
+                          [slot.rate_limited for slot in live])
 
     # What the workers are told
 

@@ -27,7 +27,7 @@ from laneway.runtime import messages
 from laneway.runtime.ports import with_binds
 from laneway.runtime.server import Runtime
 from laneway.runtime.server_states import apply_server_states
-from laneway.runtime.stats import cache_snapshot, snapshot
+from laneway.runtime.stats import cache_snapshot, rate_limited, snapshot
 
 log = logging.getLogger("laneway")
 
@@ -134,7 +134,8 @@ class Worker:
         """``report``: the supervisor's request this answers (0: the per-second report)."""
         if self.runtime is not None:
             messages.send(self.writer, {"type": "stats", "pools": snapshot(self.runtime),
-                                        "caches": cache_snapshot(self.runtime), "report": report})
+                                        "caches": cache_snapshot(self.runtime),
+                                        "rate_limited": rate_limited(self.runtime), "report": report})
 
 
 async def serve_worker(control_fd: int) -> bool:

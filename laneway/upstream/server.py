@@ -26,6 +26,7 @@ class Server:
     __slots__ = (
         "backup",
         "breaker",
+        "bytes_total",
         "connect_counts",
         "connect_sum",
         "connecting",
@@ -67,6 +68,7 @@ class Server:
         self.connecting = 0  # connections to it being opened
         self.requests_total = 0
         self.failures_total = 0
+        self.bytes_total = 0  # bytes of its responses written to clients (head and body, as sent)
         # Requests ended, by the server's status // 100 (index 0: no response came); the
         # proxy adds one per request, metrics read them at scrape time.
         self.responses = [0] * 10

@@ -90,3 +90,17 @@ def test_names_follow_prometheus_conventions(admin: Callable[..., Admin]) -> Non
             assert all(sample.name.endswith(("_total", "_created")) for sample in family.samples), family.name
         else:
             assert not family.name.endswith("_total"), family.name
+
+
+def test_rate_limit_refusals_and_response_bytes_are_counted(admin: Callable[..., Admin]) -> None:
+    running = admin(1, routes=[{"match": {"path_prefix": "/api/"}, "pool": "p",
+                                "rate_limit": {"rate": "1r/m", "nodelay": True}},
+                               {"pool": "p"}])
+    server = running.pool().servers[0].key
+    with running.running.client() as client:
+        answers = [client.get("/api/x") for _ in range(3)] + [client.get("/bytes?n=1000")]
+    assert [a.status_code for a in answers] == [200, 429, 429, 200]
+    samples = scrape(running)
+    assert samples[("laneway_route_rate_limited_total", (("listener", "web"), ("route", "0")))] == 2
+    sent = samples[("laneway_server_response_bytes_total", (("pool", "p"), ("server", server)))]
+    assert 1000 + 2 * len("ok") < sent < 1000 + 2 * len("ok") + 3 * 400, "two answers' heads and bodies"

@@ -41,7 +41,7 @@ def worker(requests: int, *, in_flight: int = 0, latency_bucket: int = 0) -> Run
 def test_live_workers_add_up() -> None:
     supervisor, totals = runtime(), InstanceTotals()
     totals.apply(supervisor, [snapshot(worker(3, in_flight=1)),
-                              snapshot(worker(4, in_flight=2, latency_bucket=5))], [])
+                              snapshot(worker(4, in_flight=2, latency_bucket=5))], [], [])
     pool = supervisor.pools["p"]
     server = pool.servers[0]
     assert server.requests_total == 7
@@ -58,9 +58,9 @@ def test_live_workers_add_up() -> None:
 def test_a_dead_workers_counts_stay_but_not_its_requests_in_flight() -> None:
     supervisor, totals = runtime(), InstanceTotals()
     dead, live = snapshot(worker(5, in_flight=2)), snapshot(worker(1, in_flight=1))
-    totals.apply(supervisor, [dead, live], [])
-    totals.retire(dead, {})
-    totals.apply(supervisor, [live, snapshot(worker(0))], [])  # its slot runs a fresh worker
+    totals.apply(supervisor, [dead, live], [], [])
+    totals.retire(dead, {}, {})
+    totals.apply(supervisor, [live, snapshot(worker(0))], [], [])  # its slot runs a fresh worker
     server = supervisor.pools["p"].servers[0]
     assert server.requests_total == 6, "counters never go back when a worker is replaced"
     assert server.in_flight == 1
@@ -73,11 +73,11 @@ def test_the_worst_passive_verdict_of_any_worker_shows() -> None:
     ejecting.pools["p"].set_ejected(ejecting.pools["p"].servers[1], True)
     opening.pools["p"].set_breaker(opening.pools["p"].servers[0], OPEN)
     calm.pools["p"].set_breaker(calm.pools["p"].servers[0], HALF_OPEN)
-    totals.apply(supervisor, [snapshot(calm), snapshot(ejecting), snapshot(opening)], [])
+    totals.apply(supervisor, [snapshot(calm), snapshot(ejecting), snapshot(opening)], [], [])
     first, second = supervisor.pools["p"].servers
     assert second.ejected and first.breaker == OPEN
     assert supervisor.pools["p"].available == []
-    totals.apply(supervisor, [snapshot(worker(1))], [])
+    totals.apply(supervisor, [snapshot(worker(1))], [], [])
     assert not second.ejected and first.breaker == "closed"
     assert len(supervisor.pools["p"].available) == 2
 
@@ -90,11 +90,24 @@ def test_cache_counters_add_up_and_entries_are_the_live_workers() -> None:
         store.hits, store.misses, store.stored, store.size = hits, 1, entries, entries * 1000
         store.entries.update({(("k", n), ()): None for n in range(entries)})  # type: ignore[misc]
     caches = [cache_snapshot(first), cache_snapshot(second)]
-    totals.apply(supervisor, [snapshot(first), snapshot(second)], caches)
+    totals.apply(supervisor, [snapshot(first), snapshot(second)], caches, [])
     store = supervisor.caches["pages"]
     assert (store.hits, store.misses, store.stored) == (8, 2, 3)
     assert (len(store), store.size) == (3, 3000)
-    totals.retire(snapshot(first), caches[0])
-    totals.apply(supervisor, [snapshot(second)], [caches[1]])
+    totals.retire(snapshot(first), caches[0], {})
+    totals.apply(supervisor, [snapshot(second)], [caches[1]], [])
     assert store.hits == 8, "a dead worker's hits stay counted"
     assert (len(store), store.size) == (1, 1000), "its entries went with it"
+
+
+def test_rate_limit_refusals_and_bytes_add_up_and_outlive_their_worker() -> None:
+    supervisor, totals = runtime(), InstanceTotals()
+    first, second = worker(1), worker(1)
+    first.pools["p"].servers[0].bytes_total, second.pools["p"].servers[0].bytes_total = 100, 50
+    totals.apply(supervisor, [snapshot(first), snapshot(second)], [], [{"web/0": 3}, {"web/0": 2, "web/1": 1}])
+    assert supervisor.rate_limited_totals == {"web/0": 5, "web/1": 1}
+    assert supervisor.pools["p"].servers[0].bytes_total == 150
+    totals.retire(snapshot(first), {}, {"web/0": 3})
+    totals.apply(supervisor, [snapshot(second)], [], [{"web/0": 2, "web/1": 1}])
+    assert supervisor.rate_limited_totals == {"web/0": 5, "web/1": 1}
+    assert supervisor.pools["p"].servers[0].bytes_total == 150
