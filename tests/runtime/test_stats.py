@@ -104,7 +104,8 @@ def test_rate_limit_refusals_and_bytes_add_up_and_outlive_their_worker() -> None
     supervisor, totals = runtime(), InstanceTotals()
     first, second = worker(1), worker(1)
     first.pools["p"].servers[0].bytes_total, second.pools["p"].servers[0].bytes_total = 100, 50
-    totals.apply(supervisor, [snapshot(first), snapshot(second)], [], [{"web/0": 3}, {"web/0": 2, "web/1": 1}])
+    totals.apply(supervisor, [snapshot(first), snapshot(second)], [],
+                 [{"web/0": 3}, {"web/0": 2, "web/1": 1}])
     assert supervisor.rate_limited_totals == {"web/0": 5, "web/1": 1}
     assert supervisor.pools["p"].servers[0].bytes_total == 150
     totals.retire(snapshot(first), {}, {"web/0": 3})
