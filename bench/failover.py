@@ -123,6 +123,15 @@ class Tally:
         self.last_error = at
 
 
+async def read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """The next response's head and body (bodies with a Content-Length only; else ValueError)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    if length is None:
+        raise ValueError("an answer without Content-Length")
+    return head, await reader.readexactly(int(length.group(1)))
+
+
 async def client(port: int, until: float, tally: Tally, watch_port: int, restarted: list[float]) -> None:
     request = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
     reader: asyncio.StreamReader | None = None
@@ -133,11 +142,7 @@ async def client(port: int, until: float, tally: Tally, watch_port: int, restart
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
             assert reader is not None
             writer.write(request)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            length = re.search(rb"(?i)content-length: *(\d+)", head)
-            if length is None:
-                raise ValueError("an answer without Content-Length")
-            body = await reader.readexactly(int(length.group(1)))
+            head, body = await read_answer(reader)
             tally.requests += 1
             now = time.monotonic()
             if not head.startswith(b"HTTP/1.1 200"):

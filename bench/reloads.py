@@ -28,7 +28,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from failover import free_port, laneway_command, start_backend, stop_all, wait_listening  # beside this file
+from failover import (  # beside this file
+    free_port,
+    laneway_command,
+    read_answer,
+    start_backend,
+    stop_all,
+    wait_listening,
+)
 
 CONFIG = """\
 {workers}listeners:
@@ -70,11 +77,7 @@ async def client(port: int, until: float, tally: Tally, *, keep_alive: bool) -> 
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
             assert reader is not None
             writer.write(request)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            length = re.search(rb"(?i)content-length: *(\d+)", head)
-            if length is None:
-                raise ValueError("an answer without Content-Length")
-            await reader.readexactly(int(length.group(1)))
+            head, _ = await read_answer(reader)
             if not head.startswith(b"HTTP/1.1 200"):
                 tally.fail(head.split(b"\r\n", 1)[0].decode("latin-1"))
             if not keep_alive or b"connection: close" in head.lower():
