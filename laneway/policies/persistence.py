@@ -73,10 +73,15 @@ class Book:
         self.seen: list[Server] | None = None  # the pool's ``available`` list it was built for
         self.by_key: dict[str, Server] = {}
 
-    def stale(self, pool: Pool) -> bool:
+    def refresh(self, pool: Pool) -> bool:
+        """Rebuilt for the pool's servers if they changed; True if it was."""
         # The pool replaces ``available`` whenever a server is added, removed or changes
         # state: the same list object means the same servers.
-        return pool.available is not self.seen
+        if pool.available is self.seen:
+            return False
+        self.seen = pool.available
+        self.by_key = {server.key: server for server in pool.servers}
+        return True
 
 
 class Persistence:
@@ -145,9 +150,7 @@ class CookiePersistence(Persistence):
         book = self.books.get(pool)
         if book is None:
             book = self.books[pool] = CookieBook()
-        if book.stale(pool):
-            book.seen = pool.available
-            book.by_key = {server.key: server for server in pool.servers}
+        if book.refresh(pool):
             values = book.values
             for key in book.by_key:
                 if key not in values:
@@ -235,9 +238,7 @@ class SourcePersistence(Persistence):
         book = self.books.get(pool)
         if book is None:
             book = self.books[pool] = Book()
-        if book.stale(pool):
-            book.seen = pool.available
-            book.by_key = {server.key: server for server in pool.servers}
+        book.refresh(pool)
         return book
 
     def pick(self, stick: Stick, pool: Pool, context: PickContext, now: float,
