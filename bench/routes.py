@@ -75,7 +75,8 @@ def measure(counts: list[int], repeat: int = 7, number: int = 20_000) -> None:
     import timeit
 
     from laneway.config import parse_config
-    from laneway.runtime.server import build_pool, build_router
+    from laneway.runtime.pools import build_pool
+    from laneway.runtime.routes import build_router
 
     class Request:  # what the client connection hands the router (laneway.routing.Request)
         headers = [b"User-Agent: bench\r\n", b"Accept: */*\r\n"]

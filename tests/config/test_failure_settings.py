@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from laneway.config import ConfigError, parse_config
-from laneway.runtime.server import build_pool, retry_policy
+from laneway.runtime.pools import build_pool, retry_policy
 from laneway.upstream import DRAIN, NO_LIMIT
 
 

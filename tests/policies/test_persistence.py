@@ -14,7 +14,8 @@ from laneway.config import parse_config
 from laneway.config.schema import Persistence as PersistenceConfig
 from laneway.policies import CookiePersistence, SourcePersistence, Stick
 from laneway.policies.persistence import take_cookie
-from laneway.runtime.server import build_persistence, build_pool, check_cookie_secrets
+from laneway.runtime.pools import build_pool
+from laneway.runtime.routes import build_persistence, check_cookie_secrets
 from laneway.upstream import Pool, Server
 
 SECRET = b"0123456789abcdef0123456789abcdef"

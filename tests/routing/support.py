@@ -8,7 +8,8 @@ from typing import Any
 from laneway.config import parse_config
 from laneway.routing import GeoIP, Router, parse_client_address
 from laneway.routing.request import Address
-from laneway.runtime.server import build_pool, build_router
+from laneway.runtime.pools import build_pool
+from laneway.runtime.routes import build_router
 from laneway.upstream import Pool
 
 POOL_NAMES = ("a", "b", "c", "d", "web")

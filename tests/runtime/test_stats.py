@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from laneway.config import parse_config
-from laneway.runtime.server import Runtime, build_caches, build_pool
+from laneway.runtime.pools import build_pool
+from laneway.runtime.routes import build_caches
+from laneway.runtime.server import Runtime
 from laneway.runtime.stats import InstanceTotals, cache_snapshot, requests_in, snapshot
 from laneway.upstream import HALF_OPEN, OPEN
 
