@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from laneway.http.compression import compressor, weaken_etag, worth_compressing
+from laneway.http.compression import compressor, encoded_fields, worth_compressing
 from laneway.http.messages import status_line
 from laneway.policies.cache import INVALIDATE, LOOKUP, PASS, REFRESH, Entry, Fill, RouteCache, header_in
 from laneway.policies.cache.conditions import NOT_MODIFIED, PRECONDITION_FAILED, split_conditions
@@ -100,13 +100,11 @@ def cached_response(entry: Entry, now: float, status: int, *, head: bool, http11
         fields = edit.apply(fields, None)
     if compress is not None and whole and status == 200 and not head and body \
             and worth_compressing(fields, b"%d" % len(body), compress):
-        if not coding:
-            fields += b"\r\nVary: Accept-Encoding"  # as laneway.http.upstream says it
-        else:
-            # As for answers from servers (laneway.http.compression), in one go: the body is whole.
+        # As for answers from servers (laneway.http.upstream), in one go: the body is whole.
+        fields = encoded_fields(fields, coding)
+        if coding:
             encoder = compressor(compress, coding)
             body = encoder.compress(body) + encoder.flush()
-            fields = b"%s\r\nContent-Encoding: %s\r\nVary: Accept-Encoding" % (weaken_etag(fields), coding)
     parts = [status_line(status)[:-2], fields if status != PRECONDITION_FAILED else b""]
     if status == PRECONDITION_FAILED:
         parts.append(b"\r\nContent-Length: 0")

@@ -72,6 +72,17 @@ def weaken_etag(fields: bytes) -> bytes:
     return _STRONG_ETAG.sub(rb"\1W/\2", fields)
 
 
+def encoded_fields(fields: bytes, coding: bytes) -> bytes:
+    """The fields of a response laneway would compress, for a client taking ``coding`` (b""
+    for none laneway has). Each says ``Vary: Accept-Encoding``, since another client gets it
+    otherwise and a cache must tell the two apart (RFC 9110 12.5.5); a compressed one says
+    its Content-Encoding, and its strong ETag becomes weak (the bytes are no longer the
+    server's)."""
+    if not coding:
+        return fields + b"\r\nVary: Accept-Encoding"
+    return b"%s\r\nContent-Encoding: %s\r\nVary: Accept-Encoding" % (weaken_etag(fields), coding)
+
+
 class Encoder(Protocol):
     """A streaming compressor: ``compress`` each piece of the body, ``flush`` once at its end."""
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from laneway.http.compression import Encoder, compressor, weaken_etag, worth_compressing
+from laneway.http.compression import Encoder, compressor, encoded_fields, worth_compressing
 from laneway.http.exchange import RESET, STATUS, TIMEOUT
 from laneway.http.messages import status_line
 from laneway.http.response_head import read_response_head
@@ -249,14 +249,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.encoder = None
         if exchange.compress is not None and status == 200 and not exchange.is_head \
                 and worth_compressing(fields, content_length, exchange.compress):
-            if not exchange.coding:
-                # This client takes no coding laneway has; another would get it compressed,
-                # and a cache must tell the two apart (RFC 9110 12.5.5).
-                fields += b"\r\nVary: Accept-Encoding"
-            else:
+            fields = encoded_fields(fields, exchange.coding)
+            if exchange.coding:
                 self.encoder = compressor(exchange.compress, exchange.coding)
-                fields = b"%s\r\nContent-Encoding: %s\r\nVary: Accept-Encoding" % (
-                    weaken_etag(fields), exchange.coding)
                 self.until_eof = content_length is None and not chunked
                 content_length = None  # the compressed length is not known before the end
                 chunked = True
