@@ -8,13 +8,11 @@ rather than copied (RFC 3986 3.2.2, without percent-encoding, which no real Host
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from laneway.http.errors import HttpError
+from laneway.policies.targets import absolute_form
 from laneway.routing.answer import VALID_HOST
-
-ABSOLUTE = re.compile(rb"https?://([^/?#]*)([^#]*)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,14 +23,8 @@ class HttpsRedirect:
 
 def https_redirect(redirect: HttpsRedirect, host: bytes | None, target: bytes) -> HttpError:
     """The redirect for a request to ``host`` and ``target``, as an answer to raise."""
-    if target.startswith(b"/"):
-        path = target
-    elif match := ABSOLUTE.fullmatch(target):
-        # RFC 9112 3.2.2: with an absolute-form target, its authority replaces Host.
-        host, path = match.group(1), match.group(2) or b"/"
-        if not path.startswith(b"/"):
-            path = b"/" + path
-    else:
+    host, path = absolute_form(target, host or b"")  # RFC 9112 3.2.2: its authority replaces Host
+    if not path.startswith(b"/"):
         return HttpError(400, "cannot redirect this request target to HTTPS; send a path such as /")
     if not host:
         return HttpError(400, "a redirect to HTTPS needs the Host header; add it")

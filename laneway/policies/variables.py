@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from laneway.policies.targets import absolute_form
+
 # Where each variable's value sits in a request's values (``request_values``).
 INDEX = {"client_ip": 0, "request_id": 1, "host": 2, "scheme": 3, "request_uri": 4, "path": 5, "query": 6,
          "server": 7}
@@ -23,6 +25,10 @@ Values = tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes, bytes]
 
 def request_values(client_ip: bytes, request_id: bytes | None, host: bytes | None, scheme: bytes,
                    target: bytes) -> Values:
+    """``target`` as the request line has it: in absolute form, its host is the host, and
+    the rest the target (RFC 9112 3.2.2)."""
+    if target[:1] != b"/":
+        host, target = absolute_form(target, host or b"")
     path, _, query = target.partition(b"?")
     return (client_ip, request_id or b"", host_name(host or b""), scheme, target, path, query, b"")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from laneway.policies.targets import absolute_form
 from laneway.policies.variables import Template, request_values
 
 # A Host header's value that may go into a Location header: a name or an IP literal, with an
@@ -31,6 +32,7 @@ class Answer:
         """The redirect's location for a request for ``target`` on ``host`` (the Host
         header's value); None when the location needs the host and it is not one."""
         assert self.location is not None
+        host, target = absolute_form(target, host)  # RFC 9112 3.2.2: the target's host, if it has one
         if self.location.uses("host") and VALID_HOST.fullmatch(host) is None:
             return None
         return self.location.render(request_values(b"", None, host, scheme, target))

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from laneway.policies.targets import absolute_form
 from laneway.routing.request import Address, Facts, Request
 from laneway.routing.rule import RouteRule
 
@@ -232,22 +233,3 @@ def normal_host(host: bytes) -> bytes:
     if host[-1:] == b".":
         host = host[:-1]
     return host.lower()
-
-
-def absolute_form(url: bytes, host: bytes) -> tuple[bytes, bytes]:
-    """``http://host/path?q`` -> (``host``, ``/path?q``). A server must take the host of a
-    request in absolute form from the target, not from Host (RFC 9112 3.2.2), so routes do too."""
-    scheme_end = url.find(b"://")
-    if scheme_end < 0:
-        return host, url
-    rest = url[scheme_end + 3:]
-    cut = len(rest)
-    for separator in (b"/", b"?"):
-        found = rest.find(separator)
-        if 0 <= found < cut:
-            cut = found
-    authority = rest[:cut].rpartition(b"@")[2]  # no userinfo (RFC 9110 4.2.4 forbids it anyway)
-    target = rest[cut:]
-    if not target.startswith(b"/"):
-        target = b"/" + target
-    return authority, target

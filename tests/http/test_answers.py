@@ -140,3 +140,24 @@ def test_answers_are_in_the_access_log(balancer: Callable[..., Balancer], tmp_pa
         "/healthz", 200, None, None)
     assert answered["bytes"] > len("healthy\n")
     assert proxied["pool"] == "p"
+
+
+def test_a_request_in_absolute_form_is_redirected_by_its_path(balancer: Callable[..., Balancer]) -> None:
+    """RFC 9112 3.2.2: the target's authority is the host, and $request_uri its path and query."""
+    running = answering(balancer)
+    with RawConnection(running.address) as connection:
+        connection.send(b"GET http://old.example/a/b?c=1 HTTP/1.1\r\nHost: elsewhere\r\n\r\n")
+        moved = connection.read_response()
+        connection.send(b"GET http://Shop.Example:8080/secure/x?y=2 HTTP/1.1\r\nHost: elsewhere\r\n\r\n")
+        secure = connection.read_response()
+    assert (moved.status, moved.header("location")) == (301, "https://new.example/a/b?c=1")
+    assert (secure.status, secure.header("location")) == (302, "https://shop.example/secure/x?from=http")
+
+
+def test_the_host_of_an_absolute_form_target_is_checked_before_a_redirect(
+        balancer: Callable[..., Balancer]) -> None:
+    running = answering(balancer)
+    with RawConnection(running.address) as connection:
+        connection.send(b"GET http://evil.example%2fx/secure/x HTTP/1.1\r\nHost: fine.example\r\n\r\n")
+        response = connection.read_response()
+    assert response.status == 400 and response.header("location") is None
