@@ -4,7 +4,6 @@ and its admin API, and waiting for what the workers do (docs/workers.md)."""
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 
 from tests.cli.process import Running
 from tests.support.backend import Backend
+from tests.support.balancer import wait_for
 
 DEADLINE = 20.0  # seconds any condition below may take to come true
 
@@ -40,15 +40,9 @@ shutdown_grace: 2s
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    """Poll ``condition`` until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.05)
+    """Poll ``condition`` until it returns something true; that value (with the workers'
+    longer deadline)."""
+    return wait_for(condition, timeout, 0.05, what)
 
 
 def gone(pid: int) -> bool:
