@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.http.cache_support import caching, get, request, seen
 from tests.support.balancer import Balancer, wait_for
-from tests.support.raw import RawConnection
+from tests.support.raw import RawConnection, Response
 
 
 def waiting(running: Balancer) -> int:
@@ -26,6 +26,20 @@ def concurrent_misses(running: Balancer, target: str, count: int = 20) -> list[A
             connection.send(request("GET", target).encode())
         wait_for(lambda: running.backend.holding, message="the first request at the server")
         wait_for(lambda: waiting(running) == count - 1, message="the others waiting for it")
+        running.backend.release()
+        return [connection.read_response() for connection in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def five_held_at_the_server(running: Balancer) -> list[Response]:
+    """Five clients ask for /?hold=1 at once; once the server holds all five, it answers."""
+    connections = [RawConnection(running.address) for _ in range(5)]
+    try:
+        for connection in connections:
+            connection.send(request("GET", "/?hold=1").encode())
+        wait_for(lambda: seen(running, "/?hold=1") == 5, message="every request at the server")
         running.backend.release()
         return [connection.read_response() for connection in connections]
     finally:
@@ -58,17 +72,8 @@ def test_waiters_go_to_the_server_when_the_first_fails(balancer: Callable[..., B
 
 def test_the_wait_is_bounded_by_lock_timeout(balancer: Callable[..., Balancer]) -> None:
     running = caching(balancer, valid={200: "1m"}, lock_timeout="0.2s")
-    connections = [RawConnection(running.address) for _ in range(5)]
-    try:
-        for connection in connections:
-            connection.send(b"GET /?hold=1 HTTP/1.1\r\nHost: site.test\r\n\r\n")
-        # The first stays held; after 0.2 s the others go to the server themselves.
-        wait_for(lambda: seen(running, "/?hold=1") == 5, message="every request at the server")
-        running.backend.release()
-        answers = [connection.read_response() for connection in connections]
-    finally:
-        for connection in connections:
-            connection.close()
+    # The first stays held; after 0.2 s the others go to the server themselves.
+    answers = five_held_at_the_server(running)
     assert [(answer.status, answer.header("x-cache")) for answer in answers] == [(200, "MISS")] * 5
 
 
@@ -89,15 +94,6 @@ def test_a_waiting_client_that_leaves_is_forgotten(balancer: Callable[..., Balan
 
 def test_without_the_lock_concurrent_misses_all_go_to_the_server(balancer: Callable[..., Balancer]) -> None:
     running = caching(balancer, valid={200: "1m"}, lock=False)
-    connections = [RawConnection(running.address) for _ in range(5)]
-    try:
-        for connection in connections:
-            connection.send(request("GET", "/?hold=1").encode())
-        wait_for(lambda: seen(running, "/?hold=1") == 5, message="every request at the server")
-        running.backend.release()
-        answers = [connection.read_response() for connection in connections]
-    finally:
-        for connection in connections:
-            connection.close()
+    answers = five_held_at_the_server(running)
     assert [(answer.status, answer.header("x-cache")) for answer in answers] == [(200, "MISS")] * 5
     assert get(running, "/?hold=1").headers["x-cache"] == "HIT"
