@@ -102,16 +102,7 @@ def test_a_sticky_split_cookie_from_one_worker_holds_at_every_worker(tmp_path: P
     servers: [{{address: "{second_host}:{second_port}"}}]
 admin:""")
     with started(tmp_path / "laneway.yaml", text) as instance:
-        cookie = instance.get("/first").cookies["lw_arm"]
-        arm = backends[0] if real_requests(backends[0]) else backends[1]
-        before_arm = real_requests(arm)
-        # Each worker serves at least 10: one whose signature check failed would send each
-        # request to a random arm, and all 10 landing right has odds of 1 in 1024.
-        sent = both_workers_serve(
-            instance, [worker["requests_total"] for worker in instance.workers()], each=10,
-            send=lambda n: httpx.get(f"{instance.proxy}n{n}", trust_env=False, timeout=10,
-                                     headers={"Connection": "close", "Cookie": f"lw_arm={cookie}"}))
-        assert real_requests(arm) - before_arm == sent, "every request stayed on the cookie's arm"
+        assert_the_cookie_holds_at_every_worker(instance, backends, "lw_arm")
 
 
 def test_a_server_added_through_the_admin_api_reaches_every_worker(
@@ -156,19 +147,27 @@ def test_laneway_ctl_workers_lists_them(instance: Instance) -> None:
     assert sum(int(row.split()[4]) for row in rows) == 1
 
 
+def assert_the_cookie_holds_at_every_worker(instance: Instance, backends: list[Backend], name: str) -> None:
+    """The cookie ``name`` the first answer set sends every later request, from either
+    worker, to the backend that first answered. Each worker serves at least 10: one whose
+    signature check failed would send each request anywhere, and all 10 landing right has
+    odds of 1 in 1024."""
+    cookie = instance.get("/first").cookies[name]
+    pinned = backends[0] if real_requests(backends[0]) else backends[1]
+    before = real_requests(pinned)
+    sent = both_workers_serve(
+        instance, [worker["requests_total"] for worker in instance.workers()], each=10,
+        send=lambda n: httpx.get(f"{instance.proxy}n{n}", trust_env=False, timeout=10,
+                                 headers={"Connection": "close", "Cookie": f"{name}={cookie}"}))
+    assert real_requests(pinned) - before == sent, "every request went where the cookie says"
+
+
 def test_a_persistence_cookie_from_one_worker_holds_at_every_worker(tmp_path: Path,
                                                                     backends: list[Backend]) -> None:
     # round robin would alternate; the cookie (signed with the instance's secret) must win.
     text = config_text(backends).replace("routes: [{pool: app}]",
                                          "routes: [{pool: app, persistence: {cookie: true}}]")
     with started(tmp_path / "laneway.yaml", text) as instance:
-        cookie = instance.get("/first").cookies["laneway_server"]
-        pinned = backends[0] if real_requests(backends[0]) else backends[1]
-        before = real_requests(pinned)
-        sent = both_workers_serve(
-            instance, [worker["requests_total"] for worker in instance.workers()], each=10,
-            send=lambda n: httpx.get(f"{instance.proxy}n{n}", trust_env=False, timeout=10,
-                                     headers={"Connection": "close", "Cookie": f"laneway_server={cookie}"}))
-        assert real_requests(pinned) - before == sent, "every request went to the cookie's server"
+        assert_the_cookie_holds_at_every_worker(instance, backends, "laneway_server")
         route = instance.admin.get("/api/routes").json()[0]
         assert route["persistence"] == {"kind": "cookie", "cookie": "laneway_server", "entries": None}
