@@ -32,6 +32,7 @@ from laneway.http.messages import status_line
 from laneway.policies.cache import INVALIDATE, LOOKUP, PASS, REFRESH, Entry, Fill, RouteCache, header_in
 from laneway.policies.cache.conditions import NOT_MODIFIED, PRECONDITION_FAILED, split_conditions
 from laneway.policies.cache.freshness import directives
+from laneway.policies.targets import absolute_form
 
 if TYPE_CHECKING:
     from laneway.http.client import ClientConnection
@@ -74,7 +75,9 @@ def cache_fill(cache: RouteCache, pool: str, host: bytes, target: bytes, headers
         mode = INVALIDATE
         conditions = []
     # GET and HEAD share entries: the method class is GET for both. The pool is part of the
-    # key so that the arms of a split never answer for each other.
+    # key so that the arms of a split never answer for each other. A target in absolute form
+    # names the same resource as its path on its host (RFC 9112 3.2.2).
+    host, target = absolute_form(target, host)
     key = (b"GET", pool.encode(), host.lower(), target,
            *(header_in(headers, name) or MISSING for name in cache.key_headers))
     fill = Fill(cache.store, key, headers, authorized=header_in(headers, b"authorization") is not None,

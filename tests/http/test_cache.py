@@ -285,3 +285,13 @@ def test_a_heads_answer_fills_nothing(balancer: Callable[..., Balancer]) -> None
     assert (head.status_code, head.headers["x-cache"], head.content) == (200, "MISS", b"")
     assert [get(running, target).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
     assert seen(running, target) == 2
+
+
+def test_a_target_in_absolute_form_shares_the_entry_of_its_path(balancer: Callable[..., Balancer]) -> None:
+    """RFC 9112 3.2.2: GET http://site.test/page names what GET /page with Host: site.test does."""
+    running = caching(balancer, valid={200: "1m"})
+    assert get(running, "/page").headers["x-cache"] == "MISS"
+    with RawConnection(running.address) as connection:
+        connection.send(b"GET http://site.test/page HTTP/1.1\r\nHost: other.test\r\n\r\n")
+        assert connection.read_response().header("x-cache") == "HIT"
+    assert seen(running, "/page") == 1
