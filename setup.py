@@ -3,6 +3,8 @@
 ``pip install .`` compiles the modules every proxied request runs through (``HOT_PATH``)
 into C extensions with mypyc (part of mypy, a build requirement in pyproject.toml). They
 are the same type-checked Python, run about a third faster per request (bench/README.md).
+It also builds ``C_TWINS``: the few functions written in C as well as in Python
+(laneway/http/response_head.py says why), each tested to agree with its Python version.
 laneway stays pure Python, with identical behaviour, when:
 
 - ``LANEWAY_PURE_PYTHON=1`` is set;
@@ -18,7 +20,7 @@ import os
 import sys
 from typing import Any
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HOT_PATH = [
@@ -33,6 +35,10 @@ HOT_PATH = [
     "laneway/upstream/latency.py",
     "laneway/upstream/retry_budget.py",
     "laneway/upstream/retry_policy.py",
+]
+
+C_TWINS = [
+    Extension("laneway.http._fields", ["laneway/http/_fields.c"]),
 ]
 
 BUILDING = {"bdist_wheel", "build", "build_ext", "install"}
@@ -59,6 +65,10 @@ def hot_path_extensions() -> list[Any]:
         return []
     if not BUILDING.intersection(sys.argv):
         return []  # metadata only (egg_info, sdist): nothing to compile
+    return [*C_TWINS, *mypyc_extensions()]
+
+
+def mypyc_extensions() -> list[Any]:
     try:
         from mypyc.build import mypycify
     except ImportError:

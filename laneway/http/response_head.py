@@ -2,13 +2,21 @@
 
 llhttp has already checked the head (tokens, values, no obs-fold, no bare CR or LF, at most
 one Content-Length, no Content-Length beside Transfer-Encoding); this module only needs the
-few fields laneway acts on, and the rest as one block to copy through. One regular
-expression finds them, which costs far less than a Python call per header line.
+few fields laneway acts on, and the rest as one block to copy through.
+
+Two versions do the same: ``read_response_head_python``, where one regular expression finds
+those fields, and its C twin in ``_fields.c``, built by ``pip install .`` (setup.py). The
+Python version costs about 2 microseconds per response, a tenth of laneway's whole work for
+a small proxied request; the C one about 0.15. No library splits a head this way (llhttp
+hands over headers one callback at a time, which costs more still), hence the C.
+A test checks the two agree on every head Hypothesis makes. The C version leaves to the
+Python one only a Connection header that names other fields to drop.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # A field line that laneway reads or drops: hop-by-hop (RFC 9110 7.6.1) and Content-Length.
 # Each field line in the block starts with CRLF; llhttp allows no space before the colon.
@@ -29,8 +37,31 @@ _NOTHING_NAMED = frozenset({b"close", b"keep-alive", b"upgrade", b""})
 ResponseHead = tuple[bytes, bytes | None, bool, bytes | None]
 
 
+
+def c_twin() -> Callable[[bytes], ResponseHead | None] | None:
+    """The C version, or None in a pure Python install (editable, LANEWAY_PURE_PYTHON=1, or
+    no compiler)."""
+    try:
+        from laneway.http._fields import read_response_head as read
+    except ImportError:
+        return None
+    return read
+
+
+READ_IN_C = c_twin()
+
+
 def read_response_head(head: bytes) -> ResponseHead:
     """``head`` is the whole head from the status line up to and including CRLF CRLF."""
+    if READ_IN_C is not None:
+        read = READ_IN_C(head)
+        if read is not None:
+            return read
+    return read_response_head_python(head)
+
+
+def read_response_head_python(head: bytes) -> ResponseHead:
+    """``read_response_head`` in Python: one regular expression finds the fields it reads."""
     fields = head[head.find(b"\r\n"):-4]
     content_length = upgrade = None
     chunked = False

@@ -18,6 +18,7 @@ from laneway.config.schema import Server as ServerConfig
 from laneway.health import CircuitBreakers, HealthChecker, OutlierDetector
 from laneway.http import AccessLog, DeadlineSweeper, HttpListener, HttpsRedirect, ListenerSettings
 from laneway.http import client as http_client
+from laneway.http import response_head
 from laneway.policies.cache import CacheStore
 from laneway.routing import GeoIP, Router
 from laneway.runtime.pools import build_checker, build_pool, build_server
@@ -54,9 +55,15 @@ def listener_settings(listener: Listener) -> ListenerSettings:
 
 
 def hot_path_build() -> str:
-    """``compiled`` when the request path runs as mypyc-built C extensions (setup.py),
-    else ``pure Python``."""
-    return "compiled" if not http_client.__file__.endswith(".py") else "pure Python"
+    """``compiled`` when the request path runs as mypyc-built C extensions and its C twins
+    are built (setup.py), ``pure Python`` when neither is, else which part is missing."""
+    mypyc = not http_client.__file__.endswith(".py")
+    c_twins = response_head.READ_IN_C is not None
+    if mypyc and c_twins:
+        return "compiled"
+    if mypyc or c_twins:
+        return "partly compiled: " + ("C twins only" if c_twins else "no C twins")
+    return "pure Python"
 
 
 def tune_garbage_collector() -> None:
