@@ -24,7 +24,7 @@ import math
 import time
 from bisect import bisect_left
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import httptools
 
@@ -66,21 +66,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("laneway.http")
 
 # Methods that may be sent again when a server fails before answering (RFC 9110 9.2.2).
-IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
+IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 
 # The access log's status for a request whose client left before its answer (NGINX's 499).
-CLIENT_CLOSED = 499
+CLIENT_CLOSED: Final = 499
 
 # Request bytes held for a server before reading from the client pauses.
-HIGH_WATER = 256 * 1024
+HIGH_WATER: Final = 256 * 1024
 
-PAUSE_PIPELINE = 1  # a pipelined request waits for the response before it
-PAUSE_BUFFER = 2  # request bytes wait for a connection to a server
-PAUSE_UPSTREAM = 4  # the server's socket buffer is full
-PAUSE_DONE = 8  # the client said Connection: close; nothing more may follow
+PAUSE_PIPELINE: Final = 1  # a pipelined request waits for the response before it
+PAUSE_BUFFER: Final = 2  # request bytes wait for a connection to a server
+PAUSE_UPSTREAM: Final = 4  # the server's socket buffer is full
+PAUSE_DONE: Final = 8  # the client said Connection: close; nothing more may follow
 
 # What the client-side deadline means when it passes.
-IDLE, WAITING_HEAD, WAITING_BODY, SENDING = 0, 1, 2, 3
+IDLE: Final = 0
+WAITING_HEAD: Final = 1
+WAITING_BODY: Final = 2
+SENDING: Final = 3
 
 
 class NoCallbacks:
@@ -321,15 +324,21 @@ class ClientConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         parser = self.parser
-        version = parser.get_http_version()
-        if version == "1.1":
+        keep_alive = parser.should_keep_alive()
+        if keep_alive and self.connection_tokens is None:
+            # Without a Connection header llhttp keeps only HTTP/1.1 alive; asking for the
+            # version builds a string, a cost every request would pay.
             http11 = True
-        elif version == "1.0":
-            http11 = False
-        elif version in ("2.0", "3.0"):
-            raise HttpError(505, f"HTTP/{version} is not supported over this connection; use HTTP/1.1")
         else:
-            raise HttpError(400, f"HTTP/{version} is not supported; use HTTP/1.1")
+            version = parser.get_http_version()
+            if version == "1.1":
+                http11 = True
+            elif version == "1.0":
+                http11 = False
+            elif version in ("2.0", "3.0"):
+                raise HttpError(505, f"HTTP/{version} is not supported over this connection; use HTTP/1.1")
+            else:
+                raise HttpError(400, f"HTTP/{version} is not supported; use HTTP/1.1")
         method: bytes = parser.get_method()
         if method == b"CONNECT":
             raise HttpError(405, "CONNECT is not supported by this proxy")
@@ -353,7 +362,6 @@ class ClientConnection(asyncio.Protocol):
                     raise HttpError(400, "Transfer-Encoding must end with a single chunked")
                 raise HttpError(501, "only Transfer-Encoding: chunked is supported")
         has_body = chunked or (self.content_length is not None and self.content_length.strip(b" \t0") != b"")
-        keep_alive = parser.should_keep_alive()
         upgrade = self.upgrade is not None and self.connection_tokens is not None and (
             b"upgrade" in self.connection_tokens)
 

@@ -8,7 +8,7 @@ until the requests before it are answered).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from laneway.balancing import PickContext
@@ -21,14 +21,17 @@ if TYPE_CHECKING:
     from laneway.upstream import Pool, Server
 
 
-NO_DEADLINE = float("inf")
+NO_DEADLINE: Final = float("inf")
 
 # method, target, host, client address, request id, Referer, User-Agent, and the time it
 # began by time.monotonic() (the loop's clock counts whole milliseconds under uvloop)
 LogFacts = tuple[str, str, str, str, str | None, str | None, str | None, float]
 
 # Why a request would be sent to another server (laneway.upstream.RetryPolicy).
-CONNECT_FAILURE, RESET, TIMEOUT, STATUS = 0, 1, 2, 3
+CONNECT_FAILURE: Final = 0
+RESET: Final = 1
+TIMEOUT: Final = 2
+STATUS: Final = 3
 
 
 class Exchange:

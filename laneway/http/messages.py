@@ -7,6 +7,7 @@ connection and are never forwarded; laneway writes its own framing for each side
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Final
 
 STATUS_LINES: dict[int, bytes] = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode() for status in HTTPStatus
@@ -41,16 +42,16 @@ def error_response(status: int, detail: str, *, close: bool = True, headers: byt
 
 
 # Request headers laneway reads, replaces or drops rather than copying through.
-HOST = b"host"
-CONTENT_LENGTH = b"content-length"
-TRANSFER_ENCODING = b"transfer-encoding"
-CONNECTION = b"connection"
-UPGRADE = b"upgrade"
-EXPECT = b"expect"
-X_FORWARDED_FOR = b"x-forwarded-for"
+HOST: Final = b"host"
+CONTENT_LENGTH: Final = b"content-length"
+TRANSFER_ENCODING: Final = b"transfer-encoding"
+CONNECTION: Final = b"connection"
+UPGRADE: Final = b"upgrade"
+EXPECT: Final = b"expect"
+X_FORWARDED_FOR: Final = b"x-forwarded-for"
 
 # Never forwarded in either direction (RFC 9110 7.6.1, plus the Proxy-* family).
-HOP_BY_HOP = frozenset({
+HOP_BY_HOP: Final = frozenset({
     b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
     b"proxy-connection", b"proxy-authorization", b"proxy-authenticate",
 })
@@ -58,8 +59,8 @@ HOP_BY_HOP = frozenset({
 # Set by laneway on every forwarded request, so a client's own values are dropped.
 # X-SSL-Client-*: set on listeners that verify client certificates (client_certificate.py),
 # and dropped from clients everywhere so that no server can be fooled by a client's own.
-SET_BY_PROXY = frozenset({b"x-real-ip", b"x-forwarded-proto", b"x-ssl-client-verify", b"x-ssl-client-dn"})
+SET_BY_PROXY: Final = frozenset({b"x-real-ip", b"x-forwarded-proto", b"x-ssl-client-verify", b"x-ssl-client-dn"})
 
 # Every request header name the parser must look at instead of copying through.
-REQUEST_SPECIAL = HOP_BY_HOP | SET_BY_PROXY | {HOST, CONTENT_LENGTH, EXPECT, X_FORWARDED_FOR}
-RESPONSE_SPECIAL = HOP_BY_HOP | {CONTENT_LENGTH}
+REQUEST_SPECIAL: Final = HOP_BY_HOP | SET_BY_PROXY | {HOST, CONTENT_LENGTH, EXPECT, X_FORWARDED_FOR}
+RESPONSE_SPECIAL: Final = HOP_BY_HOP | {CONTENT_LENGTH}

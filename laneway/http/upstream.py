@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import httptools
 
@@ -33,10 +33,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("laneway.http")
 
 # A server's response head may be at most this large (HAProxy's tune.bufsize is 16 KiB).
-MAX_RESPONSE_HEAD = 64 * 1024
+MAX_RESPONSE_HEAD: Final = 64 * 1024
 
 # How the response body is written to the client.
-NO_BODY, AS_IS, RECHUNK, UNTIL_CLOSE = 0, 1, 2, 3
+NO_BODY: Final = 0
+AS_IS: Final = 1
+RECHUNK: Final = 2
+UNTIL_CLOSE: Final = 3
 
 
 class NoCallbacks:

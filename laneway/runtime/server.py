@@ -16,9 +16,15 @@ from laneway.config.schema import Listener
 from laneway.config.schema import Pool as PoolConfig
 from laneway.config.schema import Server as ServerConfig
 from laneway.health import CircuitBreakers, HealthChecker, OutlierDetector
-from laneway.http import AccessLog, DeadlineSweeper, HttpListener, HttpsRedirect, ListenerSettings
+from laneway.http import (
+    AccessLog,
+    DeadlineSweeper,
+    HttpListener,
+    HttpsRedirect,
+    ListenerSettings,
+    response_head,
+)
 from laneway.http import client as http_client
-from laneway.http import response_head
 from laneway.policies.cache import CacheStore
 from laneway.routing import GeoIP, Router
 from laneway.runtime.pools import build_checker, build_pool, build_server

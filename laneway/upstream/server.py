@@ -6,7 +6,7 @@ The server owns its counters (Envoy: the host owns ``rq_active``); algorithms re
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from laneway.upstream.connections import ConnectionPool
 from laneway.upstream.latency import empty_counts
@@ -15,9 +15,13 @@ if TYPE_CHECKING:
     from laneway.upstream.pool import Pool
 
 
-READY, DRAIN, MAINTENANCE = "ready", "drain", "maintenance"
-CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
-NO_LIMIT = 1 << 62
+READY: Final = "ready"
+DRAIN: Final = "drain"
+MAINTENANCE: Final = "maintenance"
+CLOSED: Final = "closed"
+OPEN: Final = "open"
+HALF_OPEN: Final = "half_open"
+NO_LIMIT: Final = 1 << 62
 
 
 class Server:
