@@ -94,6 +94,9 @@ class Balancer(ABC, Generic[T]):
     """Base class: keeps the current targets and the slow-start ramp; subclasses choose."""
 
     name: ClassVar[str] = ""
+    # Whether ``pick`` reads ``PickContext.client_address``: the proxy finds it out for the
+    # algorithms that do and spares the others the allocation per client connection.
+    reads_client_address: ClassVar[bool] = False
 
     def __init__(self, rng: random.Random | None = None, *, slow_start: float = 0.0) -> None:
         # Injected

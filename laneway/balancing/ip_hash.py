@@ -16,6 +16,7 @@ class IpHash(ConsistentHash[T]):
     """Consistent hashing on the client's address."""
 
     name = "ip_hash"
+    reads_client_address = True
 
     def _key(self, context: PickContext) -> str | None:
         return context.client_address or None

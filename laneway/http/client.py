@@ -107,6 +107,7 @@ class ClientConnection(asyncio.Protocol):
         # Global state (copied from the listener: read once per request, not looked up)
         self.listener = listener
         self.loop = listener.loop
+        self.clock = listener.loop.time  # bound once: a method looked up per call costs more
         self.proto = listener.scheme
         self.reconfigure()
 
@@ -117,7 +118,8 @@ class ClientConnection(asyncio.Protocol):
         self.peer_address: Address | None = None  # only when a route matches on it
         self.country: str | None = None  # likewise
         self.client_cert_headers = b""  # on listeners that verify client certificates
-        self.pick_context = NO_CONTEXT
+        self.client_host: str | None = None
+        self.client_context: PickContext | None = None  # made for the algorithms that read it
         self.paused = 0
         self.write_blocked = False
         self.closed = False
@@ -151,9 +153,18 @@ class ClientConnection(asyncio.Protocol):
         """Take the listener's routes and settings (at the start, and after a reload)."""
         listener = self.listener
         self.router = listener.router
-        self.settings = listener.settings
+        # A listener whose only route takes every request: no call to the router per request.
+        self.catch_all = listener.router.catch_all
+        self.redirect = listener.redirect
+        self.settings = settings = listener.settings
         self.access_log = listener.access_log
-        self.request_id_header = listener.settings.request_id_header
+        self.request_id_header = settings.request_id_header
+        # Read on every request: kept here, where reading them costs no lookup by name.
+        self.header_timeout = settings.header_timeout
+        self.idle_timeout = settings.idle_timeout
+        self.body_timeout = settings.body_timeout
+        self.max_request_line = settings.max_request_line
+        self.max_header_size = settings.max_header_size
 
     def locate_peer(self) -> None:
         """The client's address and country, only for routes that match on them (when the
@@ -164,13 +175,24 @@ class ClientConnection(asyncio.Protocol):
             self.peer_address = parse_client_address(peer[0] if peer else None)
             self.country = router.country_of(self.peer_address) if router.needs_country else None
 
+    def context_for(self, pool: Pool) -> PickContext:
+        """What the pool's algorithm may read of this connection: the client's address for
+        the algorithms that read it (``ip_hash``), made once; nothing for the others, so that
+        a connection to a round robin pool costs no allocation for it."""
+        if not pool.reads_client_address:
+            return NO_CONTEXT
+        context = self.client_context
+        if context is None:
+            context = self.client_context = PickContext(client_address=self.client_host)
+        return context
+
     # ------------------------------------------------------------------ asyncio protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
-        self.client_ip = peer[0].encode() if peer else b""
-        self.pick_context = PickContext(client_address=peer[0] if peer else None)
+        self.client_host = peer[0] if peer else None
+        self.client_ip = self.client_host.encode() if self.client_host is not None else b""
         if self.router.needs_client_address:
             self.locate_peer()
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
@@ -180,7 +202,7 @@ class ClientConnection(asyncio.Protocol):
         self.listener.sweeper.watched.add(self)
         # The first request must start within the header timeout; an empty connection is
         # then closed without an answer, as NGINX and HAProxy do.
-        self.deadline = self.loop.time() + self.settings.header_timeout
+        self.deadline = self.clock() + self.header_timeout
         self.deadline_kind = IDLE
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -235,8 +257,7 @@ class ClientConnection(asyncio.Protocol):
         self.feeding = False
         if self.in_head:
             self.head_bytes += len(data)
-            limits = self.settings
-            if self.head_bytes > limits.max_request_line + limits.max_header_size:
+            if self.head_bytes > self.max_request_line + self.max_header_size:
                 self.fail(HttpError(431, "request header section too large") if self.headers or self.host
                           else HttpError(414, "request line too long"))
                 return
@@ -253,7 +274,7 @@ class ClientConnection(asyncio.Protocol):
         self.write_blocked = True
         # A client that stops reading its response is cut off after the idle timeout
         # (NGINX's send_timeout); until then the server side waits without a deadline.
-        self.deadline = self.loop.time() + self.settings.idle_timeout
+        self.deadline = self.clock() + self.idle_timeout
         self.deadline_kind = SENDING
         current = self.current
         if current is not None and current.upstream is not None:
@@ -283,19 +304,19 @@ class ClientConnection(asyncio.Protocol):
         self.connection_tokens = None
         self.upgrade = None
         self.forwarded_for = None
-        self.deadline = self.loop.time() + self.settings.header_timeout
+        self.deadline = self.clock() + self.header_timeout
         self.deadline_kind = WAITING_HEAD
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        if len(self.url) > self.settings.max_request_line:
+        if len(self.url) > self.max_request_line:
             raise HttpError(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self.in_head:
             return  # a trailer field of a chunked body: dropped (RFC 9112 7.1.2)
         self.header_size += len(name) + len(value) + 4
-        if self.header_size > self.settings.max_header_size:
+        if self.header_size > self.max_header_size:
             raise HttpError(431, "request header section too large")
         lower = name.lower()
         if lower not in REQUEST_SPECIAL:
@@ -365,10 +386,12 @@ class ClientConnection(asyncio.Protocol):
         upgrade = self.upgrade is not None and self.connection_tokens is not None and (
             b"upgrade" in self.connection_tokens)
 
-        if self.listener.redirect is not None:
+        if self.redirect is not None:
             # Answered like an error (and the connection closed): nothing goes to a server.
-            raise https_redirect(self.listener.redirect, self.host, self.url)
-        target = self.router.route(self.host or b"", self.url, method, self)
+            raise https_redirect(self.redirect, self.host, self.url)
+        target = self.catch_all
+        if target is None:
+            target = self.router.route(self.host or b"", self.url, method, self)
         if target is None or isinstance(target, Answer):
             self.answer_here(target, method, http11, keep_alive and not upgrade, has_body)
             return
@@ -419,7 +442,7 @@ class ClientConnection(asyncio.Protocol):
             # Read now: the headers are gone by the time a pipelined request starts.
             self.hash_key = read_hash_key(pool.hash_source, self.url, self.headers)
         exchange = Exchange(self, pool, head, http11=http11, keep_alive=keep_alive, chunked=chunked,
-                            is_head=method == b"HEAD", upgrade=upgrade, started_at=self.loop.time())
+                            is_head=method == b"HEAD", upgrade=upgrade, started_at=self.clock())
         if self.access_log is not None:
             self.note_for_log(exchange, method, request_id)
         marker = pool.retry.idempotency_header
@@ -442,10 +465,10 @@ class ClientConnection(asyncio.Protocol):
                 exchange.body_room = guard.max_body_size
             exchange.fill = fill
             if delay > 0:
-                exchange.not_before = self.loop.time() + delay
+                exchange.not_before = self.clock() + delay
             exchange.stick = stick
         if pool.hash_source is not None:
-            exchange.context = PickContext(self.pick_context.client_address, self.hash_key)
+            exchange.context = PickContext(self.context_for(pool).client_address, self.hash_key)
         self.enqueue(exchange, has_body)
 
     def answer_here(self, answer: Answer | None, method: bytes, http11: bool, keep_alive: bool,
@@ -477,7 +500,7 @@ class ClientConnection(asyncio.Protocol):
             status_line(status), content_type, len(body), extra, connection,
             b"" if method == b"HEAD" else body)
         exchange = Exchange(self, None, b"", http11=http11, keep_alive=keep_alive, chunked=False,
-                            is_head=method == b"HEAD", upgrade=False, started_at=self.loop.time())
+                            is_head=method == b"HEAD", upgrade=False, started_at=self.clock())
         exchange.local = response
         exchange.status = status
         if self.access_log is not None:
@@ -496,7 +519,7 @@ class ClientConnection(asyncio.Protocol):
         """The parsed request's exchange starts now, or after the ones before it."""
         self.parsing = exchange
         if has_body:
-            self.deadline = self.loop.time() + self.settings.body_timeout
+            self.deadline = self.clock() + self.body_timeout
             self.deadline_kind = WAITING_BODY
         else:
             self.deadline = 0.0
@@ -512,7 +535,7 @@ class ClientConnection(asyncio.Protocol):
         assert exchange is not None
         if exchange.local is not None:
             # Answered by laneway: the body is read and dropped.
-            self.deadline = self.loop.time() + self.settings.body_timeout
+            self.deadline = self.clock() + self.body_timeout
             return
         if exchange.body_room >= 0:
             exchange.body_room -= len(body)
@@ -522,7 +545,7 @@ class ClientConnection(asyncio.Protocol):
             exchange.send(b"%x\r\n%s\r\n" % (len(body), body))
         else:
             exchange.send(body)
-        self.deadline = self.loop.time() + self.settings.body_timeout
+        self.deadline = self.clock() + self.body_timeout
         if exchange.pending_size > HIGH_WATER:
             self.pause(PAUSE_BUFFER)
 
@@ -606,7 +629,7 @@ class ClientConnection(asyncio.Protocol):
             key = self.header_value(guard.rate_header)
             if key is None:
                 return 0.0  # no key, not counted (NGINX's limit_req with an empty key)
-        decision = limiter.check(key, self.loop.time())
+        decision = limiter.check(key, self.clock())
         if not decision.allowed:
             raise RateLimited(decision.retry_after)
         return decision.delay
@@ -624,7 +647,7 @@ class ClientConnection(asyncio.Protocol):
 
     def proceed(self, exchange: Exchange) -> None:
         """Send the current exchange to a server now, or when a rate limit lets it go on."""
-        wait = exchange.not_before - self.loop.time() if exchange.not_before else 0.0
+        wait = exchange.not_before - self.clock() if exchange.not_before else 0.0
         if wait <= 0:
             self.start(exchange)
             return
@@ -640,13 +663,13 @@ class ClientConnection(asyncio.Protocol):
         connection to it."""
         pool = exchange.pool
         assert pool is not None  # laneway's own answers (no pool) never go to a server
-        now = self.loop.time()
+        now = self.clock()
         stick = exchange.stick
         if stick is not None:  # session persistence: the remembered server, or one to remember
-            server = stick.pick(pool, exchange.context or self.pick_context, now, server)
+            server = stick.pick(pool, exchange.context or self.context_for(pool), now, server)
             exchange.response_extra = stick.response_extra
         elif server is None:
-            server = pool.pick(exchange.context or self.pick_context, now)
+            server = pool.pick(exchange.context or self.context_for(pool), now)
         if server is None:
             detail = (f"every server of pool {pool.name!r} is at its limit" if pool.available
                       else f"no server of pool {pool.name!r} may take traffic")
@@ -704,7 +727,7 @@ class ClientConnection(asyncio.Protocol):
         """Answer the exchange from a fresh stored response, if there is one."""
         fill = exchange.fill
         assert fill is not None
-        now = self.loop.time()
+        now = self.clock()
         entry = fill.store.lookup(fill.key, fill.request_headers, now)
         if entry is None:
             return False
@@ -747,7 +770,7 @@ class ClientConnection(asyncio.Protocol):
         # By time.monotonic(): uvloop's clock counts whole milliseconds, and a connect on a
         # local network takes less.
         began = time.monotonic()
-        timeout = min(pool.connect_timeout, exchange.deadline_at - self.loop.time())
+        timeout = min(pool.connect_timeout, exchange.deadline_at - self.clock())
         server.connecting += 1
         try:
             async with asyncio.timeout(timeout):
@@ -845,7 +868,7 @@ class ClientConnection(asyncio.Protocol):
             exchange.pending_size += len(exchange.head)
         exchange.head_sent = False
         exchange.upstream = None
-        context = exchange.context or self.pick_context
+        context = exchange.context or self.context_for(pool)
         exchange.context = PickContext(context.client_address, context.hash_key, exchange.tried)
         self.start(exchange, following)
         return True
@@ -857,7 +880,7 @@ class ClientConnection(asyncio.Protocol):
         pool = exchange.pool
         server = exchange.server
         assert pool is not None and server is not None  # may_retry says so
-        context = exchange.context or self.pick_context
+        context = exchange.context or self.context_for(pool)
         tried = [*exchange.tried, server]
         following = pool.pick(PickContext(context.client_address, context.hash_key, tried))
         return None if following is None or following in tried else following
@@ -879,7 +902,7 @@ class ClientConnection(asyncio.Protocol):
                 policy.on_reset if reason == RESET else policy.on_timeout if reason == TIMEOUT
                 else exchange.request_complete):
             return False
-        return self.loop.time() < exchange.deadline_at and pool.retry_allowed()
+        return self.clock() < exchange.deadline_at and pool.retry_allowed()
 
     def exchange_done(self, exchange: Exchange) -> None:
         """The response has been written in full."""
@@ -905,7 +928,7 @@ class ClientConnection(asyncio.Protocol):
             self.transport.close()
         else:
             if self.parsing is None:
-                self.deadline = self.loop.time() + self.settings.idle_timeout
+                self.deadline = self.clock() + self.idle_timeout
                 self.deadline_kind = IDLE
 
     def settle(self, exchange: Exchange, *, failed: bool) -> None:
@@ -925,7 +948,7 @@ class ClientConnection(asyncio.Protocol):
             server.failures_total += 1
         if pool.on_result is not None:
             pool.on_result(server, not failed)
-        now = self.loop.time()
+        now = self.clock()
         latency = now - exchange.started_at
         # The latency histogram: one bisect over a small tuple, one increment (upstream/latency.py).
         server.latency_counts[bisect_left(LATENCY_BOUNDS, latency)] += 1
@@ -1037,7 +1060,7 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.paused & (PAUSE_UPSTREAM | PAUSE_BUFFER):
             # laneway stopped reading, not the client: the server side has its own timer.
-            self.deadline = self.loop.time() + self.settings.body_timeout
+            self.deadline = self.clock() + self.body_timeout
             return
         if self.deadline_kind == SENDING:
             log.info("client %s stopped reading its response; closing", self.client_ip.decode())

@@ -59,7 +59,8 @@ HOP_BY_HOP: Final = frozenset({
 # Set by laneway on every forwarded request, so a client's own values are dropped.
 # X-SSL-Client-*: set on listeners that verify client certificates (client_certificate.py),
 # and dropped from clients everywhere so that no server can be fooled by a client's own.
-SET_BY_PROXY: Final = frozenset({b"x-real-ip", b"x-forwarded-proto", b"x-ssl-client-verify", b"x-ssl-client-dn"})
+SET_BY_PROXY: Final = frozenset({
+    b"x-real-ip", b"x-forwarded-proto", b"x-ssl-client-verify", b"x-ssl-client-dn"})
 
 # Every request header name the parser must look at instead of copying through.
 REQUEST_SPECIAL: Final = HOP_BY_HOP | SET_BY_PROXY | {HOST, CONTENT_LENGTH, EXPECT, X_FORWARDED_FOR}

@@ -60,6 +60,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.server = server
         self.sweeper = sweeper
         self.loop = sweeper.loop
+        self.clock = sweeper.loop.time  # bound once: a method looked up per call costs more
         self.response_timeout = server.pool.response_timeout if server.pool is not None else 60.0
 
         # Per-connection state
@@ -188,7 +189,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.finish()
         elif self.deadline:
             # The response timeout runs between reads, as NGINX's proxy_read_timeout.
-            self.deadline = self.loop.time() + self.response_timeout
+            self.deadline = self.clock() + self.response_timeout
 
     def eof_received(self) -> bool | None:
         return False
@@ -323,7 +324,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.out.append(b"0\r\n\r\n")
         self.message_done = True
         if self.filling is not None:
-            self.filling.complete(self.loop.time())
+            self.filling.complete(self.clock())
             self.filling = None
 
     def drop_fill(self) -> None:
@@ -371,7 +372,7 @@ class UpstreamConnection(asyncio.Protocol):
         exchange.pending_size = 0
         self.transport.write(data)
         if exchange.request_complete:
-            deadline = self.loop.time() + self.response_timeout
+            deadline = self.clock() + self.response_timeout
             self.deadline = deadline if deadline < exchange.deadline_at else exchange.deadline_at
 
     def finish(self) -> None:
@@ -390,7 +391,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.head_only = False
         if reusable:
             self.reused = True
-            self.server.connections.give_back(self, self.loop.time())
+            self.server.connections.give_back(self, self.clock())
         else:
             self.close()
         exchange.client.exchange_done(exchange)
@@ -460,13 +461,13 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if self.reading_paused:
             # laneway stopped reading because the client is slow: not the server's fault.
-            self.deadline = self.loop.time() + self.response_timeout
+            self.deadline = self.clock() + self.response_timeout
             return
         self.exchange = None
         exchange.upstream = None
         self.close()
         client = exchange.client
-        if self.loop.time() >= exchange.deadline_at and not exchange.response_started:
+        if self.clock() >= exchange.deadline_at and not exchange.response_started:
             total = exchange.pool.retry.total_timeout if exchange.pool is not None else 0.0
             client.upstream_failed(exchange, 504, f"no answer within the pool's total timeout ({total:g}s)")
             return

@@ -47,6 +47,7 @@ class Pool:
         # request's start and end, two calls per request on the hot path.
         self.tracks_requests = (type(balancer).on_start is not Balancer.on_start
                                 or type(balancer).on_end is not Balancer.on_end)
+        self.reads_client_address = balancer.reads_client_address
         # Passive checks and circuit breakers (laneway.health) hear each request's outcome.
         self.on_result: Callable[[Server, bool], None] | None = None
         self.failure_statuses: frozenset[int] = frozenset()

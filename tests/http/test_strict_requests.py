@@ -84,7 +84,8 @@ BAD_HEADS: list[tuple[str, bytes, tuple[int, ...]]] = [
     ("http09-version", request("GET / HTTP/0.9", "Host: a"), VERSION_ERRORS),
     ("http2-version", request("GET / HTTP/2.0", "Host: a"), VERSION_ERRORS),
     # Kept alive by llhttp like HTTP/1.1: the version must still be asked for.
-    ("http2-version-keep-alive", request("GET / HTTP/2.0", "Host: a", "Connection: keep-alive"), VERSION_ERRORS),
+    ("http2-version-keep-alive", request("GET / HTTP/2.0", "Host: a", "Connection: keep-alive"),
+     VERSION_ERRORS),
     ("http09-version-keep-alive", request("GET / HTTP/0.9", "Host: a", "Connection: keep-alive"),
      VERSION_ERRORS),
     ("http3-version", request("GET / HTTP/3.0", "Host: a"), VERSION_ERRORS),
