@@ -115,6 +115,9 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
+        # The head's last lines when the client sent no X-Forwarded-For: the same for every
+        # request of the connection, so written once.
+        self.forwarded_lines = b""
         self.peer_address: Address | None = None  # only when a route matches on it
         self.country: str | None = None  # likewise
         self.client_cert_headers = b""  # on listeners that verify client certificates
@@ -193,6 +196,7 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client_host = peer[0] if peer else None
         self.client_ip = self.client_host.encode() if self.client_host is not None else b""
+        self.forwarded_lines = self.forwarded(b"")
         if self.router.needs_client_address:
             self.locate_peer()
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
@@ -588,8 +592,6 @@ class ClientConnection(asyncio.Protocol):
                 headers = [h for h in headers if h.split(b":", 1)[0].lower() not in named]
         if host is None:
             host = self.host if self.host is not None else pool_name.encode()
-        ff = self.forwarded_for
-        client_ip = self.client_ip
         parts = [method, b" ", self.url if target is None else target, b" HTTP/1.1\r\nHost: ", host, b"\r\n",
                  *headers, extra]
         if self.content_length is not None and not chunked:
@@ -600,9 +602,16 @@ class ClientConnection(asyncio.Protocol):
             parts.append(b"Connection: upgrade\r\nUpgrade: %s\r\n" % self.upgrade)
         if self.client_cert_headers:
             parts.append(self.client_cert_headers)
-        parts.append(b"X-Forwarded-For: %s%s\r\nX-Real-IP: %s\r\nX-Forwarded-Proto: %s\r\n\r\n" % (
-            ff + b", " if ff else b"", client_ip, client_ip, self.proto))
+        ff = self.forwarded_for
+        parts.append(self.forwarded(ff + b", ") if ff else self.forwarded_lines)
         return b"".join(parts)
+
+    def forwarded(self, earlier_hops: bytes) -> bytes:
+        """The head's last lines: who the client is, after the hops before laneway (each
+        ending in a comma and space) when it came through proxies already."""
+        client_ip = self.client_ip
+        return b"X-Forwarded-For: %s%s\r\nX-Real-IP: %s\r\nX-Forwarded-Proto: %s\r\n\r\n" % (
+            earlier_hops, client_ip, client_ip, self.proto)
 
     def edited_head(self, edits: RouteEdits, values: Values, method: bytes, pool_name: str, chunked: bool,
                     upgrade: bool, extra: bytes) -> bytes:
