@@ -215,11 +215,13 @@ class UpstreamConnection(asyncio.Protocol):
         raw = self.raw_head
         end = raw.find(b"\r\n\r\n") + 4
         fields, content_length, chunked, upgrade = read_response_head(raw[:end])
-        self.raw_head = raw[end:]
         status = self.parser.get_status_code()
         self.status = status
         if status < 200 and status != 101:
-            # 100 Continue, 103 Early Hints: relayed to HTTP/1.1 clients, then the real answer.
+            # 100 Continue, 103 Early Hints: relayed to HTTP/1.1 clients, then the real answer,
+            # whose head begins in what followed (kept only here: after a final head it is
+            # body, and copying it would cost a copy of every first read of a body).
+            self.raw_head = raw[end:]
             self.interim = True
             if exchange.http11:
                 self.out.append(b"%s%s\r\n\r\n" % (status_line(status)[:-2], fields))

@@ -63,10 +63,11 @@ def test_204_through_httpx(balancer: Callable[..., Balancer]) -> None:
     assert len(running.backend.connections) == 1
 
 
-def test_interim_response_is_relayed_then_the_final_one(balancer: Callable[..., Balancer]) -> None:
+@pytest.mark.parametrize("path", ["/early-hints", "/early-hints?together=1"])
+def test_interim_response_is_relayed_then_the_final_one(balancer: Callable[..., Balancer], path: str) -> None:
     running = balancer()
     with RawConnection(running.address) as connection:
-        send(connection, "GET", "/early-hints")
+        send(connection, "GET", path)
         response = connection.read_response()
         interim = []
         while response.status < 200:
@@ -74,6 +75,8 @@ def test_interim_response_is_relayed_then_the_final_one(balancer: Callable[..., 
             interim.append(response.status)
             response = connection.read_response()
         assert (response.status, response.body) == (200, b"ok")
+        # The final head's own fields: read from where the interim head ended.
+        assert (response.header("content-type"), response.header("content-length")) == ("text/plain", "2")
         assert interim in ([], [103])
         assert_next_request_is_clean(connection)
 

@@ -11,7 +11,7 @@ Paths and their query parameters:
 ``/response-headers?h=N:V&h=…``  200 "ok" with each ``h`` as a response header, in order
 ``/delay?s=S``                   wait S seconds, then 200 "ok"
 ``/status?code=C``               status C with a short body (none for 204 and 304)
-``/early-hints``                 103 Early Hints, then 200
+``/early-hints[?together=1]``    103 Early Hints, then 200 (together: both in one write)
 ``/close``                       close the connection without answering
 ``/reset``                       reset the connection (SO_LINGER 0) without answering
 ``/stall-body?n=N``              the head and N of 2N promised body bytes (x, or the payload
@@ -157,7 +157,14 @@ async def status(output: Output) -> bool:
 
 
 async def early_hints(output: Output) -> bool:
-    output.writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    if number(output, "together", 0):
+        # One write: the final head reaches the proxy in the same read as the interim one.
+        final = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+        output.writer.write(hints + final)
+        await output.writer.drain()
+        return True
+    output.writer.write(hints)
     return await output.simple(200, b"ok")
 
 
