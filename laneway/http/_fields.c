@@ -85,6 +85,24 @@ names_nothing(const char *start, const char *end)
     return 1;
 }
 
+/* A new bytes object of the n bytes at s in lower case. The Content-Length value is returned
+ * as the Python version reads it, in lower case (digits, once llhttp has checked it).
+ * Allocated empty and then filled: PyBytes_FromStringAndSize(s, 1) returns CPython's shared
+ * object for that byte, which must never be written to. */
+static PyObject *
+lower_copy(const char *s, Py_ssize_t n)
+{
+    if (n == 0)
+        return PyBytes_FromStringAndSize(NULL, 0);
+    PyObject *copy = PyBytes_FromStringAndSize(NULL, n);
+    if (copy == NULL)
+        return NULL;
+    char *out = PyBytes_AS_STRING(copy);
+    for (Py_ssize_t i = 0; i < n; i++)
+        out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + ('a' - 'A')) : s[i];
+    return copy;
+}
+
 static PyObject *
 read_response_head(PyObject *Py_UNUSED(module), PyObject *head)
 {
@@ -166,8 +184,7 @@ read_response_head(PyObject *Py_UNUSED(module), PyObject *head)
         if (_PyBytes_Resize(&kept, out - PyBytes_AS_STRING(kept)) < 0)
             return NULL;
     }
-    PyObject *length = length_start ? PyBytes_FromStringAndSize(length_start, length_end - length_start)
-                                    : Py_NewRef(Py_None);
+    PyObject *length = length_start ? lower_copy(length_start, length_end - length_start) : Py_NewRef(Py_None);
     PyObject *upgrade = upgrade_start ? PyBytes_FromStringAndSize(upgrade_start, upgrade_end - upgrade_start)
                                       : Py_NewRef(Py_None);
     if (length == NULL || upgrade == NULL) {
@@ -175,14 +192,6 @@ read_response_head(PyObject *Py_UNUSED(module), PyObject *head)
         Py_XDECREF(length);
         Py_XDECREF(upgrade);
         return NULL;
-    }
-    /* Content-Length is compared and written as laneway read it: in lower case, like the rest
-     * of what the Python version reads (digits, once llhttp has checked it). */
-    if (length != Py_None) {
-        char *digits = PyBytes_AS_STRING(length);
-        for (Py_ssize_t i = 0; i < PyBytes_GET_SIZE(length); i++)
-            if (digits[i] >= 'A' && digits[i] <= 'Z')
-                digits[i] = (char)(digits[i] + ('a' - 'A'));
     }
     PyObject *result = PyTuple_New(4);
     if (result == NULL) {

@@ -45,6 +45,14 @@ def test_a_head_without_fields(read) -> None:
     assert read(b"HTTP/1.1 204 No Content\r\n\r\n") == (b"", None, False, None)
 
 
+@needs_c
+def test_the_c_twin_never_writes_to_bytes_cpython_shares() -> None:
+    """CPython keeps one bytes object per single byte value and hands it out for every b"Q"
+    made: a one-byte value lowered in place would turn every b"Q" in the process into b"q"."""
+    assert read_in_c(b"HTTP/1.1 200 OK\r\nContent-Length: Q\r\n\r\n") == (b"", b"q", False, None)  # type: ignore[misc]
+    assert bytes([ord("Q")])[0] == ord("Q")
+
+
 def test_fields_a_connection_header_names_are_dropped_by_either() -> None:
     head = b"HTTP/1.1 200 OK\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nX-Kept: 2\r\n\r\n"
     assert read_response_head(head) == (b"\r\nX-Kept: 2", None, False, None)
