@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> Exit:
 
 
 async def serve(config: Config, source: str) -> Exit:
-    with loop.StopSignals() as stop:
+    with loop.StopSignals(keep=loop.LATER_SIGNALS) as stop:
         runtime = Runtime(config)
         try:
             await runtime.start()  # on failure, start closes what it opened
@@ -88,7 +88,7 @@ async def supervise(config: Config, source: str, text: str, workers: int, comman
     """``serve`` with ``workers`` processes serving the traffic (docs/workers.md): this one
     reserves the ports, checks health, runs the admin listener, and starts, restarts,
     reloads and stops the workers."""
-    with loop.StopSignals() as stop:
+    with loop.StopSignals(keep=loop.LATER_SIGNALS) as stop:
         runtime = Runtime(config, listen=False)
         supervisor = Supervisor(runtime, source, text, workers, command)
         try:
@@ -163,8 +163,15 @@ async def until_stopped(stop: loop.StopSignals, reloader: ConfigReloader,
         task.add_done_callback(reloads.discard)
 
     loop_now.add_signal_handler(signal.SIGHUP, on_hangup)
+    # Sent while laneway was starting: acted on now that it is up.
+    if signal.SIGUSR1 in stop.later:
+        reopen_logs()
+    if signal.SIGHUP in stop.later:
+        on_hangup()
+    stop.later.clear()
     await stop.wait()
-    loop_now.remove_signal_handler(signal.SIGHUP)
+    # Stopping: a reload now is dropped (kept in ``later``, never acted on), not fatal.
+    loop_now.add_signal_handler(signal.SIGHUP, stop.later.add, signal.SIGHUP)
     await asyncio.gather(*reloads)
 
 
