@@ -92,7 +92,7 @@ def test_workers_1_is_one_process_as_before(tmp_path: Path, backends: list[Backe
 def test_a_sticky_split_cookie_from_one_worker_holds_at_every_worker(tmp_path: Path,
                                                                      backends: list[Backend]) -> None:
     # No secret in the file: the instance makes one at start, and every worker must share it.
-    text = config_text(backends).replace("routes: [{pool: app}]", """routes:
+    text = config_text(backends, health_checks=False).replace("routes: [{pool: app}]", """routes:
       - split: [{pool: a, weight: 1}, {pool: b, weight: 1}]
         sticky: {cookie: lw_arm}""")
     (first_host, first_port), (second_host, second_port) = (b.address for b in backends)
@@ -165,8 +165,8 @@ def assert_the_cookie_holds_at_every_worker(instance: Instance, backends: list[B
 def test_a_persistence_cookie_from_one_worker_holds_at_every_worker(tmp_path: Path,
                                                                     backends: list[Backend]) -> None:
     # round robin would alternate; the cookie (signed with the instance's secret) must win.
-    text = config_text(backends).replace("routes: [{pool: app}]",
-                                         "routes: [{pool: app, persistence: {cookie: true}}]")
+    text = config_text(backends, health_checks=False).replace(
+        "routes: [{pool: app}]", "routes: [{pool: app, persistence: {cookie: true}}]")
     with started(tmp_path / "laneway.yaml", text) as instance:
         assert_the_cookie_holds_at_every_worker(instance, backends, "laneway_server")
         route = instance.admin.get("/api/routes").json()[0]
