@@ -159,7 +159,7 @@ class ClientConnection(asyncio.Protocol):
         # A listener whose only route takes every request: no call to the router per request.
         self.catch_all = listener.router.catch_all
         self.redirect = listener.redirect
-        self.settings = settings = listener.settings
+        settings = listener.settings
         self.access_log = listener.access_log
         self.request_id_header = settings.request_id_header
         # Read on every request: kept here, where reading them costs no lookup by name.

@@ -10,7 +10,7 @@ Python version costs about 2 microseconds per response, a tenth of laneway's who
 a small proxied request; the C one about 0.15. No library splits a head this way (llhttp
 hands over headers one callback at a time, which costs more still), hence the C.
 A test checks the two agree on every head Hypothesis makes. The C version leaves to the
-Python one only a Connection header that names other fields to drop.
+Python one a Connection header that names other fields to drop, and a head it cannot read.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ _NOTHING_NAMED = frozenset({b"close", b"keep-alive", b"upgrade", b""})
 # whether Transfer-Encoding ends in chunked, RFC 9112 6.3; Upgrade value or None). A plain
 # tuple: building a NamedTuple costs more than everything else here but the pattern.
 ResponseHead = tuple[bytes, bytes | None, bool, bytes | None]
-
 
 
 def c_twin() -> Callable[[bytes], ResponseHead | None] | None:
