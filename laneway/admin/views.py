@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from laneway.config.schema import HeaderEdits
 from laneway.http import HttpListener
 from laneway.policies import CookiePersistence, Guard, SourcePersistence
 from laneway.runtime.server import Runtime
@@ -82,14 +83,44 @@ class PersistenceView(BaseModel):
                                             "route's pools (null with workers: each has its own)")
 
 
+class RespondView(BaseModel):
+    status: int
+    content_type: str
+    body_bytes: int = Field(description="the body's length (the body itself is in the config)")
+    headers: list[str] = Field(description="names of the headers it adds")
+
+
+class RedirectView(BaseModel):
+    location: str = Field(description="as written, variables unexpanded")
+    status: int
+
+
+class HeaderEditsView(BaseModel):
+    """Names only: a value laneway sets may be a credential (an Authorization for the server)."""
+
+    add: list[str]
+    set: list[str]
+    remove: list[str]
+
+
 class RouteView(BaseModel):
     listener: str
     index: int = Field(description="position in the listener's routes; the first match wins")
     match: dict[str, Any] = Field(description="the conditions given, in the config's full form")
-    pool: str | None = Field(description="the pool it sends to, or null for a split")
+    pool: str | None = Field(description="the pool it sends to; null for a split, respond or redirect")
     split: list[SplitArmView] | None = Field(description="the pools of a weighted split")
     sticky_cookie: str | None = Field(description="the cookie that keeps a client on its split arm")
     persistence: PersistenceView | None = Field(description="keeps each client on one server")
+    respond: RespondView | None = Field(default=None, description="the fixed response laneway gives itself")
+    redirect: RedirectView | None = Field(default=None, description="the redirect laneway gives itself")
+    rate_limit: dict[str, Any] | None = Field(default=None, description="as in the config, full form")
+    max_body_size: int | None = Field(default=None, description="bytes; larger request bodies get 413")
+    compression: dict[str, Any] | None = Field(default=None, description="as in the config, full form")
+    cache: dict[str, Any] | None = Field(default=None, description="as in the config, full form")
+    rewrite: dict[str, Any] | None = Field(default=None, description="the path rewrite, as in the config")
+    request_headers: HeaderEditsView | None = Field(default=None, description="headers changed on requests")
+    response_headers: HeaderEditsView | None = Field(default=None,
+                                                     description="headers changed on responses")
 
 
 class ListenerView(BaseModel):
@@ -209,19 +240,39 @@ def persistence_view(runtime: Runtime, listener_name: str, index: int) -> Persis
     return None
 
 
+def full_form(settings: BaseModel | None) -> dict[str, Any] | None:
+    return None if settings is None else settings.model_dump(mode="json", exclude_none=True)
+
+
+def edits_view(edits: HeaderEdits | None) -> HeaderEditsView | None:
+    if edits is None:
+        return None
+    return HeaderEditsView(add=list(edits.add), set=list(edits.set), remove=list(edits.remove))
+
+
 def route_views(runtime: Runtime) -> list[RouteView]:
     views = []
     for listener in runtime.config.listeners:
         for index, route in enumerate(listener.routes):
             split = None if route.split is None else [SplitArmView(pool=arm.pool, weight=arm.weight)
                                                       for arm in route.split]
+            respond = route.respond
             views.append(RouteView(
                 listener=listener.name, index=index,
                 match=route.match.model_dump(mode="json", exclude_none=True), pool=route.pool, split=split,
                 # The cookie's name only: a sticky secret is never shown.
                 sticky_cookie=route.sticky.cookie if route.sticky is not None else None,
                 persistence=(persistence_view(runtime, listener.name, index)
-                             if route.persistence is not None else None)))
+                             if route.persistence is not None else None),
+                respond=None if respond is None else RespondView(
+                    status=respond.status, content_type=respond.content_type,
+                    body_bytes=len(respond.body.encode()), headers=list(respond.headers)),
+                redirect=(None if route.redirect is None
+                          else RedirectView(location=route.redirect.location, status=route.redirect.status)),
+                rate_limit=full_form(route.rate_limit), max_body_size=route.max_body_size,
+                compression=full_form(route.compression), cache=full_form(route.cache),
+                rewrite=full_form(route.rewrite), request_headers=edits_view(route.request_headers),
+                response_headers=edits_view(route.response_headers)))
     return views
 
 

@@ -43,6 +43,38 @@ def test_splits_and_match_keys_without_secrets(admin: Callable[..., Admin]) -> N
     assert "a-sticky-secret" not in running.get("/api/listeners").text
 
 
+def test_routes_show_what_they_do_besides_where_they_send(admin: Callable[..., Admin]) -> None:
+    """A route's own answer and its policies are part of what it does: shown, but never a
+    value laneway writes into a header (it may be the server's credential)."""
+    running = admin(1, top={"caches": {"pages": {"max_size": "1MiB"}}}, routes=[
+        {"match": {"path": "/healthz"},
+         "respond": {"status": 200, "body": "healthy", "headers": {"X-A": "1"}}},
+        {"match": {"path_prefix": "/old/"},
+         "redirect": {"location": "https://$host/new$path", "status": 301}},
+        {"match": {"path_prefix": "/api/"}, "pool": "p", "rate_limit": {"rate": "10r/s", "burst": 5},
+         "max_body_size": "1KiB", "compression": True, "cache": {"store": "pages", "valid": {"200": "1m"}},
+         "rewrite": {"strip_prefix": "/api"},
+         "request_headers": {"set": {"Authorization": "Bearer a-server-credential"}, "remove": ["Cookie"]},
+         "response_headers": {"add": {"X-Served-By": "laneway"}}},
+        {"pool": "p"}])
+    healthz, old, api, plain = running.get("/api/routes").json()
+    assert healthz["pool"] is None
+    assert healthz["respond"] == {"status": 200, "content_type": "text/plain; charset=utf-8",
+                                  "body_bytes": 7, "headers": ["X-A"]}
+    assert (old["pool"], old["redirect"]) == (None, {"location": "https://$host/new$path", "status": 301})
+    assert api["rate_limit"]["rate"] and api["rate_limit"]["burst"] == 5
+    assert api["max_body_size"] == 1024
+    assert api["compression"]["min_length"] == 1024, "the full form, defaults included"
+    assert api["cache"]["store"] == "pages"
+    assert api["rewrite"] == {"strip_prefix": "/api"}
+    assert api["request_headers"] == {"add": [], "set": ["Authorization"], "remove": ["Cookie"]}
+    assert api["response_headers"] == {"add": ["X-Served-By"], "set": [], "remove": []}
+    for key in ("respond", "redirect", "rate_limit", "max_body_size", "cache", "request_headers"):
+        assert plain[key] is None, key
+    assert "a-server-credential" not in running.get("/api/listeners").text
+    assert "a-server-credential" not in running.get("/api/routes").text
+
+
 def test_servers_show_live_counters_and_state(admin: Callable[..., Admin]) -> None:
     running = admin(2, pool={"algorithm": "round_robin", "health_check": CHECK})
     checker = running.running.runtime.health_checkers["p"]
