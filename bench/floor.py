@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 
 import httptools
 import uvloop
@@ -63,18 +64,23 @@ class Answer(asyncio.Protocol):
             self.transport.close()
 
 
-async def serve(port: int) -> None:
+async def serve(protocol_factory: Callable[[], asyncio.Protocol], port: int) -> None:
+    """Serve on 127.0.0.1:``port`` until stopped (minimal_proxy.py serves with it too)."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(Answer, "127.0.0.1", port, backlog=4096, reuse_address=True)
+    server = await loop.create_server(protocol_factory, "127.0.0.1", port, backlog=4096, reuse_address=True)
     async with server:
         await server.serve_forever()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
+def arguments(description: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True)
-    uvloop.run(serve(parser.parse_args().port))
+    return parser
+
+
+def main() -> None:
+    uvloop.run(serve(Answer, arguments(__doc__).parse_args().port))
 
 
 if __name__ == "__main__":

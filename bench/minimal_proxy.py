@@ -14,13 +14,13 @@ bench/floor.py is what proxying costs in Python. A candidate of bench/run:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 from collections import deque
 
 import httptools
 import uvloop
+from floor import arguments, serve  # bench/floor.py, beside this file
 
 
 class Upstream(asyncio.Protocol):
@@ -154,24 +154,13 @@ class Proxy:
         transport.write(request)
 
 
-async def serve(port: int, backends: list[tuple[str, int]]) -> None:
-    proxy = Proxy(backends)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Client(proxy), "127.0.0.1", port, backlog=4096,
-                                      reuse_address=True)
-    async with server:
-        await server.serve_forever()
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, required=True)
+    parser = arguments(__doc__)
     parser.add_argument("--backends", required=True, help="host:port,host:port,...")
     args = parser.parse_args()
-    backends = [(host, int(port))
-                for host, port in (item.rsplit(":", 1) for item in args.backends.split(","))]
-    uvloop.run(serve(args.port, backends))
+    proxy = Proxy([(host, int(port))
+                   for host, port in (item.rsplit(":", 1) for item in args.backends.split(","))])
+    uvloop.run(serve(lambda: Client(proxy), args.port))
 
 
 if __name__ == "__main__":
