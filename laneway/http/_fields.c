@@ -187,17 +187,11 @@ read_response_head(PyObject *Py_UNUSED(module), PyObject *head)
     PyObject *length = length_start ? lower_copy(length_start, length_end - length_start) : Py_NewRef(Py_None);
     PyObject *upgrade = upgrade_start ? PyBytes_FromStringAndSize(upgrade_start, upgrade_end - upgrade_start)
                                       : Py_NewRef(Py_None);
-    if (length == NULL || upgrade == NULL) {
+    PyObject *result = length != NULL && upgrade != NULL ? PyTuple_New(4) : NULL;
+    if (result == NULL) {
         Py_DECREF(kept);
         Py_XDECREF(length);
         Py_XDECREF(upgrade);
-        return NULL;
-    }
-    PyObject *result = PyTuple_New(4);
-    if (result == NULL) {
-        Py_DECREF(kept);
-        Py_DECREF(length);
-        Py_DECREF(upgrade);
         return NULL;
     }
     PyTuple_SET_ITEM(result, 0, kept);

@@ -59,7 +59,6 @@ class UpstreamConnection(asyncio.Protocol):
         # Global state
         self.server = server
         self.sweeper = sweeper
-        self.loop = sweeper.loop
         self.clock = sweeper.loop.time  # bound once: a method looked up per call costs more
         self.response_timeout = server.pool.response_timeout if server.pool is not None else 60.0
 
