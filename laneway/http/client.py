@@ -390,9 +390,10 @@ class ClientConnection(asyncio.Protocol):
         upgrade = self.upgrade is not None and self.connection_tokens is not None and (
             b"upgrade" in self.connection_tokens)
 
-        if self.redirect is not None:
-            # Answered like an error (and the connection closed): nothing goes to a server.
-            raise https_redirect(self.redirect, self.host, self.url)
+        if self.redirect is not None:  # answered here: nothing goes to a server
+            answer = https_redirect(self.redirect, self.host, self.url)
+            self.answer_here(answer, method, http11, keep_alive and not upgrade, has_body)
+            return
         target = self.catch_all
         if target is None:
             target = self.router.route(self.host or b"", self.url, method, self)

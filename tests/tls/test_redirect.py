@@ -1,5 +1,6 @@
 """A plain listener with ``redirect_to_https`` answers every request with a redirect to HTTPS
-and never contacts a server; malformed requests still get the strict 400."""
+and never contacts a server, keeping the connection open as for laneway's other answers;
+malformed requests still get the strict 400 and the close."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.balancer import Balancer
-from tests.support.raw import parse_response, raw_request
+from tests.support.raw import RawConnection, parse_response, raw_request
 
 
 def redirecting(balancer: Callable[..., Balancer], **redirect: Any) -> Balancer:
@@ -30,7 +31,23 @@ def test_every_request_gets_a_301_to_the_same_host_and_path(
                              content=b"data" if method == "POST" else None, trust_env=False, timeout=5.0)
     assert response.status_code == 301
     assert response.headers["location"] == "https://www.example.com/a/b?x=1&y=%2F"
-    assert response.headers["connection"] == "close"
+    assert "connection" not in response.headers  # HTTP/1.1: kept open
+    assert_no_server_contacted(running)
+
+
+def test_the_connection_stays_open_and_a_request_body_is_read_past(balancer: Callable[..., Balancer]) -> None:
+    running = redirecting(balancer)
+    with RawConnection(running.address) as connection:
+        connection.send(b"POST /form HTTP/1.1\r\nHost: shop.example.com\r\nContent-Length: 5\r\n\r\nhello"
+                        b"GET /next HTTP/1.1\r\nHost: shop.example.com\r\n\r\n")
+        first, second = connection.read_response(), connection.read_response()
+        connection.send(b"GET /last HTTP/1.0\r\nHost: shop.example.com\r\n\r\n")
+        last = connection.read_response()
+        closed = connection.wait_closed()
+    assert [(r.status, r.header("location")) for r in (first, second, last)] == [
+        (301, "https://shop.example.com/form"), (301, "https://shop.example.com/next"),
+        (301, "https://shop.example.com/last")]
+    assert closed == b""  # HTTP/1.0 without keep-alive: closed after its answer
     assert_no_server_contacted(running)
 
 
