@@ -35,6 +35,7 @@ from laneway.http.compression import choose_coding
 from laneway.http.errors import HttpError
 from laneway.http.exchange import CONNECT_FAILURE, RESET, TIMEOUT, Exchange
 from laneway.http.hash_key import read_hash_key
+from laneway.http.lingering import Lingering
 from laneway.http.messages import (
     CONNECTION,
     CONTENT_LENGTH,
@@ -53,8 +54,9 @@ from laneway.http.upstream import UpstreamConnection
 from laneway.policies import BY_CLIENT, BY_HEADER, Guard, RouteEdits, request_values
 from laneway.policies.cache import INVALIDATE, LOOKUP
 from laneway.policies.cache.conditions import evaluate
+from laneway.policies.targets import absolute_form
 from laneway.routing import Split, parse_client_address
-from laneway.routing.answer import Answer
+from laneway.routing.answer import VALID_HOST, Answer
 from laneway.upstream.latency import LATENCY_BOUNDS, count_time
 
 if TYPE_CHECKING:
@@ -131,8 +133,14 @@ class ClientConnection(asyncio.Protocol):
         self.current: Exchange | None = None
         self.queue: deque[Exchange] = deque()
         self.deferred_error: HttpError | None = None
-        self.tunnel: asyncio.BaseTransport | None = None
+        # Where the client's bytes go instead of the parser: the server, once it switched
+        # protocols; nowhere, while the connection lingers before its close.
+        self.tunnel: asyncio.Transport | Lingering | None = None
         self.upgrading: Exchange | None = None
+        # What the client sent after its upgrade request: held until the server's 101 (if
+        # another answer comes, it is dropped with the connection; it never reaches a server).
+        self.held: list[bytes] = []
+        self.held_size = 0
         self.deadline = 0.0
         self.deadline_kind = IDLE
 
@@ -144,6 +152,7 @@ class ClientConnection(asyncio.Protocol):
         self.headers: list[bytes] = []
         self.header_size = 0
         self.host: bytes | None = None
+        self.valid_host = b" "  # the last Host found valid on this connection (a space: none yet)
         self.host_count = 0
         self.content_length: bytes | None = None
         self.transfer_encoding: bytes | None = None
@@ -227,11 +236,10 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
-            self.tunnel.write(data)  # type: ignore[attr-defined]
+            self.tunnel.write(data)
             return
         if self.upgrading is not None:
-            self.upgrading.send(data)
-            self.flush()
+            self.hold(data)
             return
         self.feeding = True
         try:
@@ -248,22 +256,28 @@ class ClientConnection(asyncio.Protocol):
             else:
                 log.exception("internal error while parsing a request", exc_info=cause)
                 self.fail(HttpError(500, "internal error"))
+            self.flush()  # the whole requests before the bad bytes are still answered, in order
             return
         except httptools.HttpParserError as error:
             self.feeding = False
-            if self.paused & PAUSE_DONE and self.parsing is None:
-                # Bytes after a request that said Connection: close are not requests
-                # (RFC 9112 9.6): answer what came before them, then close.
-                self.flush()
-                return
-            self.fail(HttpError(400, f"malformed request: {error}"))
+            if not (self.paused & PAUSE_DONE and self.parsing is None):
+                # (Bytes after a request that said Connection: close are not requests, RFC
+                # 9112 9.6: what came before them is answered, then the connection closed.)
+                self.fail(HttpError(400, f"malformed request: {error}"))
+            self.flush()
             return
         self.feeding = False
         if self.in_head:
-            self.head_bytes += len(data)
+            if self.head_bytes < 0:
+                # The head began in this read, perhaps after the end of a body: what it has
+                # shown so far (llhttp holds back at most a field in the making).
+                self.head_bytes = len(self.url) + self.header_size
+            else:
+                self.head_bytes += len(data)
             if self.head_bytes > self.max_request_line + self.max_header_size:
                 self.fail(HttpError(431, "request header section too large") if self.headers or self.host
                           else HttpError(414, "request line too long"))
+                self.flush()
                 return
         self.flush()
 
@@ -297,7 +311,7 @@ class ClientConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.in_head = True
-        self.head_bytes = 0
+        self.head_bytes = -1  # counted from the end of the read it began in (data_received)
         self.url = b""
         self.headers = []
         self.header_size = 0
@@ -373,6 +387,20 @@ class ClientConnection(asyncio.Protocol):
             raise HttpError(400, "more than one Host header")
         if http11 and self.host_count == 0:
             raise HttpError(400, "missing Host header")
+        url = self.url
+        if not url.startswith(b"/"):
+            self.take_target_authority(url)
+        elif b"#" in url:
+            # No fragment is sent in a request (RFC 9110 7.1); a server or a path route
+            # could read one as part of the path.
+            raise HttpError(400, "the request target has a fragment (#); leave it out")
+        host = self.host
+        if host is not None and host != self.valid_host:
+            # RFC 9112 3.2: a Host that is not a host[:port] gets a 400. Checked once per
+            # connection for a client that keeps sending the same one.
+            if VALID_HOST.fullmatch(host) is None:
+                raise HttpError(400, "the Host header is not a host name or address")
+            self.valid_host = host
         chunked = False
         if self.transfer_encoding is not None:
             chunked = True
@@ -475,6 +503,22 @@ class ClientConnection(asyncio.Protocol):
         if pool.hash_source is not None:
             exchange.context = PickContext(self.context_for(pool).client_address, self.hash_key)
         self.enqueue(exchange, has_body)
+
+    def take_target_authority(self, url: bytes) -> None:
+        """A request target in absolute form (``http://host/path``): its authority replaces
+        the Host header, and the server is sent the origin form (RFC 9112 3.2.2), so that no
+        server reads a host other than the one laneway routed on."""
+        scheme_end = url.find(b"://")
+        if scheme_end < 0:
+            return  # "*" of OPTIONS, or CONNECT's authority: answered as they are
+        if url[:scheme_end].lower() not in (b"http", b"https"):
+            raise HttpError(400, "a request target in absolute form must be an http or https URI")
+        authority = url[scheme_end + 3:].partition(b"/")[0].partition(b"?")[0]
+        if b"@" in authority:
+            raise HttpError(400, "the request target has user information (user@); leave it out")
+        if b"#" in url:
+            raise HttpError(400, "the request target has a fragment (#); leave it out")
+        self.host, self.url = absolute_form(url, b"")
 
     def answer_here(self, answer: Answer | None, method: bytes, http11: bool, keep_alive: bool,
                     has_body: bool, *, status: int = 404, retry_after: float = 0.0) -> None:
@@ -833,9 +877,10 @@ class ClientConnection(asyncio.Protocol):
         Safe because nothing but the request head reached the server (the server closed
         an idle connection just as the request was sent, RFC 9112 9.3.1).
         """
-        exchange.pending.insert(0, exchange.head)
+        if exchange.head_sent:  # else it is still first in ``pending``: never twice
+            exchange.pending.insert(0, exchange.head)
+            exchange.pending_size += len(exchange.head)
         exchange.head_sent = False
-        exchange.pending_size += len(exchange.head)
         exchange.upstream = None
         server = exchange.server
         assert server is not None
@@ -924,9 +969,9 @@ class ClientConnection(asyncio.Protocol):
         self.current = None
         if self.closed:
             return
-        if self.deferred_error is not None:
-            self.fail(self.deferred_error)
-        elif not exchange.client_keep_alive or not exchange.request_complete:
+        if not exchange.request_complete:
+            self.linger()  # the client may still be sending its body
+        elif not exchange.client_keep_alive:
             self.transport.close()
         elif self.queue:
             following = self.queue.popleft()
@@ -934,6 +979,8 @@ class ClientConnection(asyncio.Protocol):
             if not self.queue:
                 self.resume(PAUSE_PIPELINE)
             self.begin(following)
+        elif self.deferred_error is not None:  # after every whole request before the bad one
+            self.fail(self.deferred_error)
         elif self.closing:
             self.transport.close()
         else:
@@ -972,7 +1019,7 @@ class ClientConnection(asyncio.Protocol):
             exchange.fill.abandon()
         self.settle(exchange, failed=count)
         if exchange.upstream is not None:
-            exchange.upstream.close()
+            exchange.upstream.drop()
             exchange.upstream = None
         if self.closed or self.current is not exchange:
             return
@@ -1004,7 +1051,7 @@ class ClientConnection(asyncio.Protocol):
         if self.access_log is not None and not exchange.response_complete:
             self.access_log.record(exchange, CLIENT_CLOSED, time.monotonic())
         if exchange.upstream is not None and not exchange.response_complete:
-            exchange.upstream.close()
+            exchange.upstream.drop()
             exchange.upstream = None
 
     def fail(self, error: HttpError) -> None:
@@ -1018,7 +1065,12 @@ class ClientConnection(asyncio.Protocol):
                 self.transport.abort()
                 return
         elif self.current is not None:
-            # Answer in order: the error follows the response before it.
+            # Answer in order: the error follows the responses to the whole requests before
+            # it. A queued request whose body the error cut short is dropped (it never began).
+            broken = self.parsing
+            if broken is not None and broken is not self.current:
+                self.queue.remove(broken)
+                self.parsing = None
             self.deferred_error = error
             self.pause(PAUSE_DONE)
             return
@@ -1029,8 +1081,26 @@ class ClientConnection(asyncio.Protocol):
             self.access_log.record_refused(self.client_ip.decode(), error.status, error.detail)
         self.transport.write(error_response(error.status, error.detail, headers=error.headers))
         self.queue.clear()
+        if error.status == 413:
+            self.linger()  # a client refused mid-upload must still read why
+            return
         self.transport.close()
         self.closed = True
+
+    def linger(self) -> None:
+        """Close after an answer that came before the whole request: half-close now, drop
+        what the client still sends, and close when it does (laneway.http.lingering)."""
+        transport = self.transport
+        if not transport.can_write_eof():  # TLS has no half-close
+            transport.close()
+            self.closed = True
+            return
+        transport.write_eof()
+        self.tunnel = Lingering(self, self.clock, IDLE)
+        self.upgrading = None
+        if self.paused:
+            self.paused = 0
+            transport.resume_reading()
 
     def start_upgrade(self, rest: bytes) -> None:
         """The request asked to switch protocols; bytes after it wait for the server's 101."""
@@ -1040,13 +1110,25 @@ class ClientConnection(asyncio.Protocol):
             return
         self.upgrading = exchange
         if rest:
-            exchange.send(rest)
+            self.hold(rest)
         self.flush()
 
-    def open_tunnel(self, upstream_transport: asyncio.BaseTransport) -> None:
-        """The server switched protocols: from now on bytes pass through both ways."""
+    def hold(self, data: bytes) -> None:
+        """Keep bytes that follow an upgrade request until the server agrees to switch."""
+        self.held.append(data)
+        self.held_size += len(data)
+        if self.held_size > HIGH_WATER:
+            self.pause(PAUSE_BUFFER)
+
+    def open_tunnel(self, upstream_transport: asyncio.Transport) -> None:
+        """The server switched protocols: from now on bytes pass through both ways, the
+        client's held ones first."""
         self.tunnel = upstream_transport
         self.upgrading = None
+        if self.held:
+            upstream_transport.write(b"".join(self.held))
+            self.held.clear()
+            self.held_size = 0
         self.current = None
         self.deadline = 0.0
         self.listener.sweeper.watched.discard(self)

@@ -216,6 +216,9 @@ class UpstreamConnection(asyncio.Protocol):
         fields, content_length, chunked, upgrade = read_response_head(raw[:end])
         status = self.parser.get_status_code()
         self.status = status
+        if status < 100 or status > 599:
+            # RFC 9110 15: a status is three digits from 100 to 599; llhttp takes 000 to 999.
+            raise ValueError(f"status {status:03d} is not an HTTP status")
         if status < 200 and status != 101:
             # 100 Continue, 103 Early Hints: relayed to HTTP/1.1 clients, then the real answer,
             # whose head begins in what followed (kept only here: after a final head it is
@@ -248,7 +251,10 @@ class UpstreamConnection(asyncio.Protocol):
         # Read now: llhttp forgets it once the message is complete.
         self.server_keep_alive = self.parser.should_keep_alive()
         client = exchange.client
-        keep_client = exchange.client_keep_alive and not (client.closing and not client.queue)
+        # An answer that comes before the whole request ends the connection (with a lingering
+        # close, laneway.http.lingering), and says so (RFC 9112 9.6).
+        keep_client = exchange.client_keep_alive and exchange.request_complete and not (
+            client.closing and not client.queue)
         if exchange.response_edit is not None:
             fields = exchange.response_edit.apply(fields, exchange.served_by)
         self.encoder = None
@@ -287,6 +293,7 @@ class UpstreamConnection(asyncio.Protocol):
                 keep_client = False
         if exchange.upgrade and status != 101:
             keep_client = False  # the client's parser stopped at the upgrade request
+            self.server_keep_alive = False  # a server that was asked to switch: not reused
         if not keep_client:
             parts.append(b"\r\nConnection: close")
             exchange.client_keep_alive = False
@@ -439,10 +446,10 @@ class UpstreamConnection(asyncio.Protocol):
         if client.access_log is not None:
             client.access_log.record(exchange, 101, time.monotonic())
         self.tunnel = self.client_transport
-        client.open_tunnel(self.transport)
-        if exchange.pending:
+        if exchange.pending:  # the rest of the request, before anything of the new protocol
             self.transport.write(b"".join(exchange.pending))
             exchange.pending.clear()
+        client.open_tunnel(self.transport)
 
     # ------------------------------------------------------------------ flow control, timers
 
@@ -475,6 +482,12 @@ class UpstreamConnection(asyncio.Protocol):
         detail = f"server {self.server.key} did not answer within {self.response_timeout:g}s"
         if exchange.response_started or not client.retry_elsewhere(exchange, detail, TIMEOUT):
             client.upstream_failed(exchange, 504, detail)
+
+    def drop(self) -> None:
+        """Close for an exchange the client side has given up on: it is neither finished
+        nor retried when the close comes back (``ended``)."""
+        self.exchange = None
+        self.close()
 
     def is_open(self) -> bool:
         return self.open

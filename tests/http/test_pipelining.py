@@ -118,3 +118,57 @@ def test_bytes_after_connection_close_never_hang_the_request(balancer: Callable[
         assert reply.closed, f"attempt {attempt}: still open after 5s, got {reply.data[:100]!r}"
         assert reply.response.status == 200
         assert reply.response.body == b"ok"
+
+
+def test_every_whole_request_before_a_malformed_one_is_answered_first(
+        balancer: Callable[..., Balancer]) -> None:
+    running = balancer()
+    with RawConnection(running.address) as connection:
+        connection.send(get("/1") + get("/2") + b"GARBAGE\r\n\r\n")
+        responses = [connection.read_response() for _ in range(3)]
+        connection.wait_closed()
+    assert [r.status for r in responses] == [200, 200, 400]
+    assert "close" in responses[2].connection_tokens
+    assert [r.target for r in running.backend.requests] == ["/1", "/2"]
+
+
+def test_a_malformed_request_after_a_body_does_not_stall_a_reused_server_connection(
+        balancer: Callable[..., Balancer]) -> None:
+    """The request before the bad bytes goes out at once on the pooled connection, exactly
+    once: it once waited for the server to drop the idle connection, and was then sent again
+    behind a second copy of its head (a request built from its body would have followed)."""
+    running = balancer()
+    assert running.get("/warm").status_code == 200  # leaves a pooled connection to the server
+    body = b"A" * 100 + b"GET /smuggled HTTP/1.1\r\nHost: admin.example.com\r\nX-Pad: p\r\n\r\n"
+    with RawConnection(running.address, timeout=3.0) as connection:
+        connection.send(post("/echo", body) + b"\x01\r\n\r\n")
+        first, second = connection.read_response(), connection.read_response()
+        connection.wait_closed()
+    assert (first.status, first.body, second.status) == (200, body, 400)
+    assert [r.target for r in running.backend.requests] == ["/warm", "/echo"]
+    assert len(running.backend.connections) == 1
+    assert bytes(running.backend.connections[0].raw).count(b"POST /echo") == 1
+
+
+def test_a_queued_request_cut_short_by_a_bad_chunk_never_reaches_a_server(
+        balancer: Callable[..., Balancer]) -> None:
+    running = balancer()
+    broken = b"POST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"
+    with RawConnection(running.address) as connection:
+        connection.send(get("/delay?s=0.2") + broken)
+        statuses = [connection.read_response().status for _ in range(2)]
+        connection.wait_closed()
+    assert statuses == [200, 400]
+    assert [r.target for r in running.backend.requests] == ["/delay?s=0.2"]
+
+
+def test_a_head_that_follows_a_body_in_one_read_is_measured_from_its_own_start(
+        balancer: Callable[..., Balancer]) -> None:
+    """The head size limit counts the head's own bytes, not the body before it in the read."""
+    running = balancer(listener={"limits": {"max_request_line": "1KiB", "max_header_size": "1KiB"}})
+    with RawConnection(running.address) as connection:
+        connection.send(post("/echo", b"x" * 4000) + b"GET /2 HTTP/1.1\r\nHost: a\r\n")
+        first = connection.read_response()
+        connection.send(b"\r\n")
+        second = connection.read_response()
+    assert (first.status, len(first.body), second.status) == (200, 4000, 200)

@@ -8,6 +8,7 @@ after a rejected one is exactly what a smuggling attack hides).
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -93,6 +94,19 @@ BAD_HEADS: list[tuple[str, bytes, tuple[int, ...]]] = [
     ("lowercase-http", request("GET / http/1.1", "Host: a"), VERSION_ERRORS),
     ("version-without-minor", request("GET / HTTP/1", "Host: a"), VERSION_ERRORS),
     ("h2-preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", VERSION_ERRORS),
+    # RFC 9112 3.2: a Host that is not host[:port] gets a 400; a server that parses it as an
+    # authority would see another host than the one laneway routed on.
+    ("host-with-userinfo", request("GET / HTTP/1.1", "Host: x@admin.example.com"), (400,)),
+    ("host-with-path", request("GET / HTTP/1.1", "Host: admin.example.com/foo"), (400,)),
+    ("host-with-space", request("GET / HTTP/1.1", "Host: a b"), (400,)),
+    ("host-list", request("GET / HTTP/1.1", "Host: a, b"), (400,)),
+    ("host-non-ascii", request("GET / HTTP/1.1", "Host: \xe4.example"), (400,)),
+    ("host-empty", request("GET / HTTP/1.1", "Host: "), (400,)),
+    ("absolute-form-with-userinfo", request("GET http://x@admin.example.com/ HTTP/1.1", "Host: a"), (400,)),
+    ("absolute-form-not-http", request("GET ftp://a/x HTTP/1.1", "Host: a"), (400,)),
+    ("absolute-form-bad-authority", request("GET http://a%20b/x HTTP/1.1", "Host: a"), (400,)),
+    ("fragment", request("GET /x#frag HTTP/1.1", "Host: a"), (400,)),
+    ("fragment-absolute-form", request("GET http://a/x#frag HTTP/1.1", "Host: a"), (400,)),
 ]
 
 
@@ -144,6 +158,21 @@ def test_invalid_chunked_body_is_refused_and_never_forwarded(
     running = balancer()
     assert_rejected(raw_request(running.address, CHUNKED_HEAD + body + SMUGGLED), 400)
     assert_nothing_reached_backends(running)
+
+
+def test_a_body_refused_on_a_reused_server_connection_is_dropped_quietly(
+        balancer: Callable[..., Balancer], caplog: pytest.LogCaptureFixture) -> None:
+    """The pooled connection the refused request was given is closed and forgotten: its close
+    must not be taken for a stale connection's and the request sent again."""
+    running = balancer()
+    assert running.get("/warm").status_code == 200
+    with caplog.at_level(logging.WARNING):
+        assert_rejected(raw_request(running.address, CHUNKED_HEAD + BAD_BODIES[0][1] + SMUGGLED), 400)
+        backend = running.backend
+        wait_for(lambda: all(c.closed for c in backend.connections), message="the server connection closed")
+        assert running.get("/after").status_code == 200
+    assert [r.target for r in backend.requests] == ["/warm", "/after"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 @pytest.mark.parametrize("body", [b for _, b in BAD_BODIES], ids=[n for n, _ in BAD_BODIES])

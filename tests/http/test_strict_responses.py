@@ -12,7 +12,8 @@ from tests.support.behaviours import MALFORMED
 from tests.support.raw import RawConnection
 
 REFUSED = ["cl-te", "bad-status", "bad-version", "garbage", "bad-chunk", "dup-cl", "bad-cl", "nul-header",
-           "space-in-name", "space-before-colon", "unasked-101", "status-too-long"]
+           "space-in-name", "space-before-colon", "unasked-101", "status-too-long", "status-099",
+           "status-000"]
 
 
 def get(connection: RawConnection, path: str) -> None:

@@ -107,6 +107,30 @@ def test_bytes_sent_with_the_upgrade_request_reach_the_server_after_it(
         assert connection.read_exactly(11) == b"early bytes"
 
 
+@pytest.mark.parametrize("pool_state", ["cold", "warm"])
+def test_bytes_after_an_upgrade_the_server_refuses_never_reach_it(
+        balancer: Callable[..., Balancer], pool_state: str) -> None:
+    """They wait for the 101: a server that answers otherwise would read them as requests
+    laneway never routed (WebSocket smuggling), and its connection is not used again."""
+    running = balancer()
+    running.backend.refuse_upgrade = True
+    if pool_state == "warm":
+        assert running.get("/warm").status_code == 200
+    smuggled = b"GET /internal HTTP/1.1\r\nHost: a\r\n\r\n"
+    with RawConnection(running.address) as connection:
+        connection.send(upgrade_request(extra=smuggled))
+        response = connection.read_response()
+        assert (response.status, response.body) == (200, b"ok")
+        assert "close" in response.connection_tokens
+        connection.wait_closed()
+    assert running.get("/after").status_code == 200
+    targets = [r.target for r in running.backend.requests]
+    assert "/internal" not in targets
+    assert targets[-1] == "/after"
+    upgraded = next(c for c in running.backend.connections if any(r.upgrade for r in c.requests))
+    assert upgraded.requests[-1].target == "/upgrade", "the server connection was used again"
+
+
 def test_closing_the_tunnel_closes_the_server_side(balancer: Callable[..., Balancer]) -> None:
     running = balancer()
     with RawConnection(running.address) as connection:

@@ -76,6 +76,9 @@ class Backend:
         # Settings a test may change.
         self.override: str | None = None  # answer every request as if it were for this target
         self.close_reused = False  # hang up, unanswered, on a second request on a connection
+        # Answer upgrade requests as any other and read what follows them as more requests,
+        # as a server that does not switch protocols does.
+        self.refuse_upgrade = False
         self.ssl: ssl.SSLContext | None = None  # serve HTTPS with this context
         # State a test may read.
         self.body_bytes_sent = 0
@@ -149,11 +152,14 @@ class Backend:
                      writer: asyncio.StreamWriter) -> None:
         parser = RequestParser(record)
         key = id(record)
+        after_refused_upgrade = b""
         while True:
-            data = await reader.read(READ_SIZE)
+            data, after_refused_upgrade = after_refused_upgrade, b""
             if not data:
-                return
-            record.add_raw(data)
+                data = await reader.read(READ_SIZE)
+                if not data:
+                    return
+                record.add_raw(data)
             rest: bytes | None = None
             try:
                 parser.feed(data)
@@ -170,15 +176,23 @@ class Backend:
                         return
                     if not await self._on_head(request, writer):
                         return
-                elif rest is None or not request.upgrade:
+                elif rest is None or not request.upgrade or self.refuse_upgrade:
                     if not await self._respond(request, writer):
                         return
                     self._busy.discard(key)
             if rest is not None:
-                await self._tunnel(record, parser.current, rest, reader, writer)
-                return
+                if not self.refuse_upgrade:
+                    await self._tunnel(record, parser.current, rest, reader, writer)
+                    return
+                parser = RequestParser(record)  # llhttp stops at an upgrade: a new one reads on
+                after_refused_upgrade = rest
 
     async def _on_head(self, request: RequestRecord, writer: asyncio.StreamWriter) -> bool:
+        if request.query.get("answer") == "early":
+            # Refused on its head, before its body is read; the connection is not kept.
+            writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
+                         b"too large")
+            return False
         if (request.header("expect") or "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if request.query.get("hold") == "1":

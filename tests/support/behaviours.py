@@ -18,9 +18,10 @@ Paths and their query parameters:
                                 with fill=blocks), then silence
 ``/malformed?kind=K``            a broken response; K is a key of ``MALFORMED``
 
-A HEAD request gets the head its GET would get, without the body. Requests with
-``Expect: 100-continue`` get ``100 Continue`` before the body is read; the upgrade path is
-handled by the connection (``tests.support.backend``).
+Any request with ``answer=early`` in its query gets a 413 as soon as its head is read, and the
+close (``tests.support.backend``). A HEAD request gets the head its GET would get, without
+the body. Requests with ``Expect: 100-continue`` get ``100 Continue`` before the body is
+read; the upgrade path is handled by the connection (``tests.support.backend``).
 """
 
 from __future__ import annotations
@@ -191,6 +192,12 @@ MALFORMED: dict[str, bytes] = {
     "cl-te": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
              b"0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
     "bad-status": b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok",
+    # Three digits that llhttp takes but HTTP has no status for (RFC 9110 15: 100 to 599);
+    # read as an interim answer, the body would reach the client as a response of its own.
+    "status-099": b"HTTP/1.1 099 X\r\nContent-Length: 58\r\n\r\n"
+                  b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-A: 12345\r\n\r\nsmuggled",
+    "status-000": b"HTTP/1.1 000 X\r\nContent-Length: 58\r\n\r\n"
+                  b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-A: 12345\r\n\r\nsmuggled",
     "bad-version": b"HTTX/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     "garbage": b"this is not http at all\r\n\r\n",
     "bad-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
