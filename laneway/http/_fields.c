@@ -152,12 +152,14 @@ read_response_head(PyObject *Py_UNUSED(module), PyObject *head)
                     Py_RETURN_NONE; /* names fields to drop: rare, left to the Python version */
                 }
             } else if (kind == TRANSFER_ENCODING) {
-                const char *last = value_end;
-                while (last > value && last[-1] != ',')
-                    last--;
-                const char *s = last, *e = value_end;
-                strip_blanks(&s, &e);
-                chunked = e - s == 7 && same_lower(s, "chunked", 7);
+                /* chunked alone, once, with no tab (which llhttp would not strip): anything
+                   else is refused, by the Python version. */
+                if (chunked || value_end - value != 7 || !same_lower(value, "chunked", 7)
+                        || memchr(colon + 1, '\t', (size_t)(line_end - colon - 1))) {
+                    Py_XDECREF(kept);
+                    Py_RETURN_NONE;
+                }
+                chunked = 1;
             } else if (kind == UPGRADE) {
                 upgrade_start = value;
                 upgrade_end = value_end;

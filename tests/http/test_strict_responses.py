@@ -13,7 +13,7 @@ from tests.support.raw import RawConnection
 
 REFUSED = ["cl-te", "bad-status", "bad-version", "garbage", "bad-chunk", "dup-cl", "bad-cl", "nul-header",
            "space-in-name", "space-before-colon", "unasked-101", "status-too-long", "status-099",
-           "status-000"]
+           "status-000", "te-gzip", "te-gzip-chunked", "te-chunked-tab"]
 
 
 def get(connection: RawConnection, path: str) -> None:

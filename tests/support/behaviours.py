@@ -194,6 +194,11 @@ MALFORMED: dict[str, bytes] = {
     "bad-status": b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok",
     # Three digits that llhttp takes but HTTP has no status for (RFC 9110 15: 100 to 599);
     # read as an interim answer, the body would reach the client as a response of its own.
+    # Codings laneway does not decode (or, with the tab, that llhttp would not read as chunked).
+    "te-gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nsmuggled",
+    "te-gzip-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                       b"8\r\nsmuggled\r\n0\r\n\r\n",
+    "te-chunked-tab": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n8\r\nsmuggled\r\n0\r\n\r\n",
     "status-099": b"HTTP/1.1 099 X\r\nContent-Length: 58\r\n\r\n"
                   b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-A: 12345\r\n\r\nsmuggled",
     "status-000": b"HTTP/1.1 000 X\r\nContent-Length: 58\r\n\r\n"
