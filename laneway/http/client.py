@@ -640,7 +640,9 @@ class ClientConnection(asyncio.Protocol):
         parts = [method, b" ", self.url if target is None else target, b" HTTP/1.1\r\nHost: ", host, b"\r\n",
                  *headers, extra]
         if self.content_length is not None and not chunked:
-            parts.append(b"Content-Length: %s\r\n" % self.content_length)
+            # As a plain number: llhttp takes leading zeros and up to 2^64-1, which a server's
+            # parser might read otherwise.
+            parts.append(b"Content-Length: %d\r\n" % int(self.content_length))
         elif chunked:
             parts.append(b"Transfer-Encoding: chunked\r\n")
         if upgrade:

@@ -255,6 +255,16 @@ def test_http10_without_host_is_served(balancer: Callable[..., Balancer]) -> Non
     assert len(forwarded.header_values("host")) == 1
 
 
+def test_a_content_length_with_leading_zeros_goes_on_as_a_plain_number(
+        balancer: Callable[..., Balancer]) -> None:
+    running = balancer()
+    reply = raw_request(running.address, request("POST /echo HTTP/1.1", "Host: a", "Connection: close",
+                                                  "Content-Length: " + "0" * 24 + "5", body=b"hello"))
+    assert reply.data.startswith(b"HTTP/1.1 200 ")
+    forwarded = running.backend.requests[0]
+    assert (forwarded.header("content-length"), forwarded.body) == ("5", b"hello")
+
+
 def test_valid_chunked_request_is_forwarded_whole(balancer: Callable[..., Balancer]) -> None:
     """The positive control for the chunked cases above: same head, valid body."""
     running = balancer()
