@@ -135,7 +135,7 @@ class ClientConnection(asyncio.Protocol):
         self.deferred_error: HttpError | None = None
         # Where the client's bytes go instead of the parser: the server, once it switched
         # protocols; nowhere, while the connection lingers before its close.
-        self.tunnel: asyncio.Transport | Lingering | None = None
+        self.tunnel: UpstreamConnection | Lingering | None = None
         self.upgrading: Exchange | None = None
         # What the client sent after its upgrade request: held until the server's 101 (if
         # another answer comes, it is dropped with the connection; it never reaches a server).
@@ -294,15 +294,21 @@ class ClientConnection(asyncio.Protocol):
         # (NGINX's send_timeout); until then the server side waits without a deadline.
         self.deadline = self.clock() + self.idle_timeout
         self.deadline_kind = SENDING
+        if self.tunnel is not None:
+            self.tunnel.pause_reading()  # the server sends faster than the client reads
+            return
         current = self.current
         if current is not None and current.upstream is not None:
             current.upstream.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_blocked = False
-        if self.deadline_kind == SENDING:
+        if self.deadline_kind == SENDING and not self.closed:
             self.deadline = 0.0
             self.deadline_kind = IDLE
+        if self.tunnel is not None:
+            self.tunnel.resume_reading()
+            return
         current = self.current
         if current is not None and current.upstream is not None:
             current.upstream.resume_reading()
@@ -884,6 +890,7 @@ class ClientConnection(asyncio.Protocol):
             exchange.pending_size += len(exchange.head)
         exchange.head_sent = False
         exchange.upstream = None
+        self.resume(PAUSE_UPSTREAM)  # set by the connection that closed, which cannot lift it
         server = exchange.server
         assert server is not None
         self.loop.create_task(self.connect(exchange, server))
@@ -925,6 +932,7 @@ class ClientConnection(asyncio.Protocol):
             exchange.pending_size += len(exchange.head)
         exchange.head_sent = False
         exchange.upstream = None
+        self.resume(PAUSE_UPSTREAM)  # set by the failed connection, which cannot lift it
         context = exchange.context or self.context_for(pool)
         exchange.context = PickContext(context.client_address, context.hash_key, exchange.tried)
         self.start(exchange, following)
@@ -971,10 +979,12 @@ class ClientConnection(asyncio.Protocol):
         self.current = None
         if self.closed:
             return
+        if self.paused & PAUSE_UPSTREAM:
+            self.resume(PAUSE_UPSTREAM)  # that server connection is gone: it cannot resume us
         if not exchange.request_complete:
             self.linger()  # the client may still be sending its body
         elif not exchange.client_keep_alive:
-            self.transport.close()
+            self.close_when_written()
         elif self.queue:
             following = self.queue.popleft()
             self.current = following
@@ -984,7 +994,7 @@ class ClientConnection(asyncio.Protocol):
         elif self.deferred_error is not None:  # after every whole request before the bad one
             self.fail(self.deferred_error)
         elif self.closing:
-            self.transport.close()
+            self.close_when_written()
         else:
             if self.parsing is None:
                 self.deadline = self.clock() + self.idle_timeout
@@ -1086,16 +1096,14 @@ class ClientConnection(asyncio.Protocol):
         if error.status == 413:
             self.linger()  # a client refused mid-upload must still read why
             return
-        self.transport.close()
-        self.closed = True
+        self.close_when_written()
 
     def linger(self) -> None:
         """Close after an answer that came before the whole request: half-close now, drop
         what the client still sends, and close when it does (laneway.http.lingering)."""
         transport = self.transport
         if not transport.can_write_eof():  # TLS has no half-close
-            transport.close()
-            self.closed = True
+            self.close_when_written()
             return
         transport.write_eof()
         self.tunnel = Lingering(self, self.clock, IDLE)
@@ -1122,13 +1130,13 @@ class ClientConnection(asyncio.Protocol):
         if self.held_size > HIGH_WATER:
             self.pause(PAUSE_BUFFER)
 
-    def open_tunnel(self, upstream_transport: asyncio.Transport) -> None:
+    def open_tunnel(self, upstream: UpstreamConnection) -> None:
         """The server switched protocols: from now on bytes pass through both ways, the
         client's held ones first."""
-        self.tunnel = upstream_transport
+        self.tunnel = upstream
         self.upgrading = None
         if self.held:
-            upstream_transport.write(b"".join(self.held))
+            upstream.write(b"".join(self.held))
             self.held.clear()
             self.held_size = 0
         self.current = None
@@ -1150,19 +1158,18 @@ class ClientConnection(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def on_deadline(self) -> None:
+        if self.deadline_kind == SENDING:  # also once closed: the close waits for the buffer
+            log.info("client %s stopped reading its response; closing", self.client_ip.decode())
+            self.transport.abort()
+            return
         if self.closed:
             return
         if self.paused & (PAUSE_UPSTREAM | PAUSE_BUFFER):
             # laneway stopped reading, not the client: the server side has its own timer.
             self.deadline = self.clock() + self.body_timeout
             return
-        if self.deadline_kind == SENDING:
-            log.info("client %s stopped reading its response; closing", self.client_ip.decode())
-            self.transport.abort()
-            return
         if self.deadline_kind == IDLE:
-            self.transport.close()
-            self.closed = True
+            self.close_when_written()
             return
         what = "request head" if self.deadline_kind == WAITING_HEAD else "request body"
         self.fail(HttpError(408, f"timed out waiting for the {what}"))
@@ -1171,5 +1178,16 @@ class ClientConnection(asyncio.Protocol):
         """Finish the exchange under way, if any, then close."""
         self.closing = True
         if self.current is None and not self.in_head and not self.closed:
-            self.transport.close()
-            self.closed = True
+            self.close_when_written()
+
+    def close_when_written(self) -> None:
+        """Close once what is buffered for the client is written. uvloop's close waits for
+        that however long it takes: a client that does not read it is cut off after the idle
+        timeout (NGINX's send_timeout), or each such client would keep a socket and up to
+        the buffer's high-water mark of memory."""
+        transport = self.transport
+        transport.close()
+        self.closed = True
+        if transport.get_write_buffer_size():
+            self.deadline = self.clock() + self.idle_timeout
+            self.deadline_kind = SENDING

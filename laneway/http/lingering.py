@@ -40,3 +40,9 @@ class Lingering:
 
     def close(self) -> None:
         """Nothing to close: the client connection closes itself."""
+
+    def pause_reading(self) -> None:
+        """Nothing to pause: nothing is sent anywhere."""
+
+    def resume_reading(self) -> None:
+        """Likewise."""

@@ -70,7 +70,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.deadline = 0.0
         self.reading_paused = False
-        self.tunnel: asyncio.BaseTransport | None = None
+        self.tunnel: asyncio.Transport | None = None  # the client's, once protocols switched
 
         # Per-exchange state
         self.exchange: Exchange | None = None
@@ -147,7 +147,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
-            self.tunnel.write(data)  # type: ignore[attr-defined]
+            self.deadline = self.clock() + self.response_timeout  # an idle tunnel is closed
+            self.tunnel.write(data)
             return
         exchange = self.exchange
         if exchange is None:
@@ -194,16 +195,34 @@ class UpstreamConnection(asyncio.Protocol):
         return False
 
     def pause_writing(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.pause_reading()  # the client sends faster than the server reads
+            return
         exchange = self.exchange
         if exchange is not None:
             exchange.client.pause(4)  # PAUSE_UPSTREAM
+            # A server that stops taking the request is timed out like one that does not
+            # answer (NGINX's proxy_send_timeout), or client and server would wait for ever.
+            if not self.deadline:
+                self.deadline = self.clock() + self.response_timeout
 
     def resume_writing(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.resume_reading()
+            return
         exchange = self.exchange
         if exchange is not None:
             exchange.client.resume(4)
+            if not exchange.request_complete:
+                self.deadline = 0.0  # it took more: the response timeout starts at the end
 
     # ------------------------------------------------------------------ parser callbacks
+
+    def on_message_begin(self) -> None:
+        if self.message_done:
+            # Bytes after the response begin another: an answer to nothing, and whatever
+            # comes next would be read as part of it. The connection is not used again.
+            self.server_keep_alive = False
 
     def on_headers_complete(self) -> None:
         if self.message_done:
@@ -438,8 +457,9 @@ class UpstreamConnection(asyncio.Protocol):
         out.clear()
         self.exchange = None
         exchange.upstream = None
-        self.deadline = 0.0
-        self.sweeper.watched.discard(self)
+        # A tunnel with nothing passing either way for the response timeout is closed (as
+        # NGINX's proxy_read_timeout closes an idle WebSocket).
+        self.deadline = self.clock() + self.response_timeout
         exchange.response_complete = True
         client = exchange.client
         client.settle(exchange, failed=False)
@@ -449,7 +469,7 @@ class UpstreamConnection(asyncio.Protocol):
         if exchange.pending:  # the rest of the request, before anything of the new protocol
             self.transport.write(b"".join(exchange.pending))
             exchange.pending.clear()
-        client.open_tunnel(self.transport)
+        client.open_tunnel(self)
 
     # ------------------------------------------------------------------ flow control, timers
 
@@ -463,9 +483,18 @@ class UpstreamConnection(asyncio.Protocol):
             self.reading_paused = False
             self.transport.resume_reading()
 
+    def write(self, data: bytes) -> None:
+        """Bytes from the client, once the protocols switched."""
+        self.deadline = self.clock() + self.response_timeout
+        self.transport.write(data)
+
     def on_deadline(self) -> None:
         exchange = self.exchange
         if exchange is None:
+            if self.tunnel is not None:
+                log.info("tunnel through server %s idle for %gs; closing", self.server.key,
+                         self.response_timeout)
+                self.close()  # and the client's side with it (``ended``)
             return
         if self.reading_paused:
             # laneway stopped reading because the client is slow: not the server's fault.
@@ -479,7 +508,9 @@ class UpstreamConnection(asyncio.Protocol):
             total = exchange.pool.retry.total_timeout if exchange.pool is not None else 0.0
             client.upstream_failed(exchange, 504, f"no answer within the pool's total timeout ({total:g}s)")
             return
-        detail = f"server {self.server.key} did not answer within {self.response_timeout:g}s"
+        detail = (f"server {self.server.key} did not answer within {self.response_timeout:g}s"
+                  if exchange.request_complete
+                  else f"server {self.server.key} took none of the request for {self.response_timeout:g}s")
         if exchange.response_started or not client.retry_elsewhere(exchange, detail, TIMEOUT):
             client.upstream_failed(exchange, 504, detail)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from laneway.upstream import Server
 from tests.support.balancer import Balancer
-from tests.support.faults import closed_port
+from tests.support.faults import DeafServer, closed_port
 
 
 def with_unreachable_server(balancer: Callable[..., Balancer], **pool: object) -> Balancer:
@@ -193,3 +193,20 @@ def test_a_post_with_the_named_idempotency_header_may_be_sent_again(
         plain = [client.post(f"/p{n}", content=b"order").status_code for n in range(4)]
     assert marked == [200] * 4, "the server deduplicates by the key: laneway may repeat them"
     assert sorted(plain) == [200, 200, 502, 502], "without the header a POST is still sent once"
+
+
+def test_a_body_moves_on_from_a_server_that_stopped_reading_it(balancer: Callable[..., Balancer]) -> None:
+    """The first server takes part of the body and then nothing: after the response timeout
+    the request goes to the other with its kept body, and the client, whose reading the first
+    server's full buffer had paused, is read again."""
+    running = balancer(1, pool={"algorithm": "round_robin", "retry_on": ["reset", "timeout"],
+                                "retry_body_limit": "16MiB", "timeouts": {"response": "0.5s"}})
+    with DeafServer() as deaf:
+        host, port = deaf.address.rsplit(":", 1)
+        running.call(running.runtime.pools["p"].add_server, Server(deaf.address, host, int(port)))
+        body = bytes(range(256)) * (6 * 4096)  # 6 MiB
+        with running.client(timeout=10.0) as client:
+            answers = [client.put("/digest", content=body) for _ in range(2)]  # one goes to the deaf first
+    assert [a.status_code for a in answers] == [200, 200]
+    assert {a.json()["size"] for a in answers} == {len(body)}
+    assert [r.path for r in running.backend.requests] == ["/digest", "/digest"]

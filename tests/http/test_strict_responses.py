@@ -86,3 +86,15 @@ def test_server_connection_that_sent_a_bad_response_is_not_reused(balancer: Call
     backend = running.backend
     assert [c.requests[0].path for c in backend.connections] == ["/malformed", "/after"]
     assert backend.connections[0].closed
+
+
+def test_a_connection_that_began_a_second_response_is_not_reused(balancer: Callable[..., Balancer]) -> None:
+    """Half a head after a whole response raises nothing in llhttp; pooled, the connection
+    would answer the next request with it."""
+    running = balancer()
+    with running.client() as client:
+        first = client.get("/malformed?kind=partial-head-after")
+        assert (first.status_code, first.content) == (200, b"ok")
+        assert client.get("/after").status_code == 200
+    backend = running.backend
+    assert [c.requests[0].path for c in backend.connections] == ["/malformed", "/after"]

@@ -6,6 +6,7 @@ keeps serving afterwards."""
 from __future__ import annotations
 
 import select
+import socket
 import time
 from collections.abc import Callable
 
@@ -14,7 +15,7 @@ import pytest
 
 from tests.support.assertions import assert_nothing_reached_backends, assert_rejected
 from tests.support.balancer import Balancer, wait_for
-from tests.support.faults import BlackHole, closed_port
+from tests.support.faults import BlackHole, DeafServer, closed_port
 from tests.support.raw import (
     RawConnection,
     RawReply,
@@ -226,3 +227,45 @@ def test_server_error_statuses_pass_through_unchanged(balancer: Callable[..., Ba
     assert response.text == f"status {status}"
     assert response.headers["x-backend"] == "backend0"
 
+
+
+def test_a_server_that_takes_none_of_the_body_gets_504(balancer: Callable[..., Balancer]) -> None:
+    """A server that stops reading the request is timed out like one that does not answer
+    (NGINX's proxy_send_timeout); the client's connection is not held for ever."""
+    with DeafServer() as deaf:
+        running = balancer(servers=[deaf.address], pool={"timeouts": {"response": SHORT}})
+        with RawConnection(running.address) as connection:
+            connection.send(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000\r\n\r\n")
+            connection.sock.settimeout(0.2)
+            sent = 0
+            with pytest.raises(TimeoutError):  # the send stops: laneway stopped reading
+                while sent < 1 << 30:
+                    sent += connection.sock.send(b"x" * 65536)
+            connection.sock.settimeout(None)
+            response = connection.read_response(timeout=5.0)
+        assert response.status == 504
+        assert b"took none of the request" in response.body
+        assert "close" in response.connection_tokens
+
+
+def test_a_client_that_stops_reading_is_cut_off_even_while_its_connection_closes(
+        balancer: Callable[..., Balancer]) -> None:
+    """Whatever the size of the answer, and so whatever of it is left in laneway's buffer once
+    the kernel's are full: a client that reads none of it is cut off after the idle timeout
+    (a response that ends under the buffer's high-water mark once waited for ever)."""
+    running = balancer(listener={"timeouts": {"idle": SHORT}})
+    listener = running.runtime.listeners[0]
+    sockets = []
+    try:
+        for index, size in enumerate(range(64 * 1024, 6 * 1024 * 1024, 96 * 1024)):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(running.address)
+            close = "Connection: close\r\n" if index % 2 else ""
+            sock.sendall(f"GET /bytes?n={size} HTTP/1.1\r\nHost: a\r\n{close}\r\n".encode())
+            sockets.append(sock)
+        wait_for(lambda: running.call(lambda: len(listener.connections)) == 0, timeout=8.0,
+                 message="every client that stopped reading cut off")
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -150,3 +151,35 @@ def test_upgrade_header_without_connection_upgrade_is_no_upgrade(balancer: Calla
         connection.send(b"GET /again HTTP/1.1\r\nHost: a\r\n\r\n")
         assert connection.read_response().status == 200
     assert running.backend.requests[0].header("upgrade") is None
+
+
+def test_a_tunnel_buffers_little_for_a_client_that_does_not_read(balancer: Callable[..., Balancer]) -> None:
+    """Back-pressure both ways: the server's echo waits for the client to read, and the
+    client's sending waits for the server, instead of laneway buffering without end."""
+    running = balancer()
+    listener = running.runtime.listeners[0]
+    block = b"x" * 65536
+    with RawConnection(running.address) as connection:
+        connection.send(upgrade_request())
+        assert connection.read_response().status == 101
+        connection.sock.settimeout(0.5)
+        sent = 0
+        with pytest.raises(TimeoutError):
+            while sent < 64 << 20:
+                sent += connection.sock.send(block)
+        buffered = running.call(
+            lambda: sum(c.transport.get_write_buffer_size() for c in listener.connections))
+    assert buffered <= 1 << 20, buffered
+
+
+def test_an_idle_tunnel_is_closed_after_the_response_timeout(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(pool={"timeouts": {"response": "0.5s"}})
+    with RawConnection(running.address) as connection:
+        connection.send(upgrade_request())
+        assert connection.read_response().status == 101
+        for _ in range(5):  # traffic every 0.2 s for a second: kept open past the timeout
+            connection.send(b"ping")
+            assert connection.read_exactly(4) == b"ping"
+            time.sleep(0.2)
+        assert connection.wait_closed(timeout=5.0) == b""
+    wait_for(lambda: running.backend.connections[0].closed, message="the server side of the tunnel closed")

@@ -199,6 +199,8 @@ MALFORMED: dict[str, bytes] = {
     "te-gzip-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
                        b"8\r\nsmuggled\r\n0\r\n\r\n",
     "te-chunked-tab": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n8\r\nsmuggled\r\n0\r\n\r\n",
+    # A whole response, then the start of another: an answer to nothing, half read.
+    "partial-head-after": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nX-A: b\r\n",
     "status-099": b"HTTP/1.1 099 X\r\nContent-Length: 58\r\n\r\n"
                   b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-A: 12345\r\n\r\nsmuggled",
     "status-000": b"HTTP/1.1 000 X\r\nContent-Length: 58\r\n\r\n"

@@ -1,4 +1,4 @@
-"""Addresses where a server fails before HTTP starts: nothing listening, or never accepting."""
+"""Addresses where a server fails: nothing listening, never accepting, or never reading."""
 
 from __future__ import annotations
 
@@ -37,4 +37,26 @@ class BlackHole:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.filler.close()
+        self.listener.close()
+
+
+class DeafServer:
+    """A server that takes connections and never reads from them: the kernel completes each
+    connection into the accept queue and buffers what is sent until its window closes."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+
+    @property
+    def address(self) -> str:
+        host, port = self.listener.getsockname()
+        return f"{host}:{port}"
+
+    def __enter__(self) -> DeafServer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.listener.close()
