@@ -73,6 +73,12 @@ IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b
 # The access log's status for a request whose client left before its answer (NGINX's 499).
 CLIENT_CLOSED: Final = 499
 
+# Host values found valid, so that each is checked once per process, not once per connection
+# (a connection per request would pay a regular expression each); emptied when it grows past
+# MAX_VALID_HOSTS, as it would with clients naming hosts at random.
+VALID_HOSTS: Final[set[bytes]] = set()
+MAX_VALID_HOSTS: Final = 4096
+
 # Request bytes held for a server before reading from the client pauses.
 HIGH_WATER: Final = 256 * 1024
 
@@ -152,7 +158,6 @@ class ClientConnection(asyncio.Protocol):
         self.headers: list[bytes] = []
         self.header_size = 0
         self.host: bytes | None = None
-        self.valid_host = b" "  # the last Host found valid on this connection (a space: none yet)
         self.host_count = 0
         self.content_length: bytes | None = None
         self.transfer_encoding: bytes | None = None
@@ -401,12 +406,13 @@ class ClientConnection(asyncio.Protocol):
             # could read one as part of the path.
             raise HttpError(400, "the request target has a fragment (#); leave it out")
         host = self.host
-        if host is not None and host != self.valid_host:
-            # RFC 9112 3.2: a Host that is not a host[:port] gets a 400. Checked once per
-            # connection for a client that keeps sending the same one.
+        if host is not None and host not in VALID_HOSTS:
+            # RFC 9112 3.2: a Host that is not a host[:port] gets a 400.
             if VALID_HOST.fullmatch(host) is None:
                 raise HttpError(400, "the Host header is not a host name or address")
-            self.valid_host = host
+            if len(VALID_HOSTS) >= MAX_VALID_HOSTS:
+                VALID_HOSTS.clear()
+            VALID_HOSTS.add(host)
         chunked = False
         if self.transfer_encoding is not None:
             chunked = True
