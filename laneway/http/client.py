@@ -309,8 +309,16 @@ class ClientConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.write_blocked = False
         if self.deadline_kind == SENDING and not self.closed:
-            self.deadline = 0.0
-            self.deadline_kind = IDLE
+            # Back to the deadline the client's sending had, if it is still sending.
+            if self.in_head:
+                self.deadline = self.clock() + self.header_timeout
+                self.deadline_kind = WAITING_HEAD
+            elif self.parsing is not None:
+                self.deadline = self.clock() + self.body_timeout
+                self.deadline_kind = WAITING_BODY
+            else:
+                self.deadline = 0.0
+                self.deadline_kind = IDLE
         if self.tunnel is not None:
             self.tunnel.resume_reading()
             return
@@ -1053,7 +1061,8 @@ class ClientConnection(asyncio.Protocol):
         errors = pool.errors_total  # an error path only: a dict by status is fine here
         errors[status] = errors.get(status, 0) + 1
         # The connection stays usable only if the client has sent the whole request.
-        close = not (exchange.request_complete and exchange.client_keep_alive)
+        # (Not after an upgrade request: the client's parser stopped there.)
+        close = not (exchange.request_complete and exchange.client_keep_alive) or exchange.upgrade
         answer = error_response(status, detail, close=close)
         self.transport.write(answer)
         exchange.bytes_out += len(answer)
@@ -1141,14 +1150,14 @@ class ClientConnection(asyncio.Protocol):
         client's held ones first."""
         self.tunnel = upstream
         self.upgrading = None
-        if self.held:
-            upstream.write(b"".join(self.held))
-            self.held.clear()
-            self.held_size = 0
         self.current = None
         self.deadline = 0.0
         self.listener.sweeper.watched.discard(self)
         self.resume(PAUSE_DONE | PAUSE_PIPELINE | PAUSE_BUFFER)
+        if self.held:  # after the resume: a server that cannot take them all pauses the client
+            upstream.write(b"".join(self.held))
+            self.held.clear()
+            self.held_size = 0
 
     # ------------------------------------------------------------------ flow control and timers
 
@@ -1170,7 +1179,7 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.closed:
             return
-        if self.paused & (PAUSE_UPSTREAM | PAUSE_BUFFER):
+        if self.paused & (PAUSE_UPSTREAM | PAUSE_BUFFER | PAUSE_PIPELINE):
             # laneway stopped reading, not the client: the server side has its own timer.
             self.deadline = self.clock() + self.body_timeout
             return
@@ -1184,6 +1193,13 @@ class ClientConnection(asyncio.Protocol):
         """Finish the exchange under way, if any, then close."""
         self.closing = True
         if self.current is None and not self.in_head and not self.closed:
+            self.close_when_written()
+
+    def close_tunnel(self) -> None:
+        """The server's side of the tunnel closed: close once the client has been sent what
+        came before (watched again, so that a client that does not read it is cut off)."""
+        if not self.closed:
+            self.listener.sweeper.watched.add(self)
             self.close_when_written()
 
     def close_when_written(self) -> None:

@@ -25,6 +25,7 @@ from laneway.http.messages import status_line
 from laneway.http.response_head import read_response_head
 
 if TYPE_CHECKING:
+    from laneway.http.client import ClientConnection
     from laneway.http.deadlines import DeadlineSweeper
     from laneway.http.exchange import Exchange
     from laneway.policies.cache import Fill
@@ -70,7 +71,12 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.deadline = 0.0
         self.reading_paused = False
+        # Bytes still buffered towards the peer laneway waits for, when its deadline was last
+        # armed: if fewer are left when it passes, the peer is slow, not stuck, and it is
+        # armed again (NGINX's proxy_send_timeout counts from the last progress too).
+        self.waiting_on = -1
         self.tunnel: asyncio.Transport | None = None  # the client's, once protocols switched
+        self.tunnel_client: ClientConnection | None = None  # and its connection
 
         # Per-exchange state
         self.exchange: Exchange | None = None
@@ -112,8 +118,8 @@ class UpstreamConnection(asyncio.Protocol):
         """The connection closed: finish or fail the exchange it carried."""
         self.open = False
         self.sweeper.watched.discard(self)
-        if self.tunnel is not None:
-            self.tunnel.close()
+        if self.tunnel_client is not None:
+            self.tunnel_client.close_tunnel()
             return
         exchange = self.exchange
         if exchange is None:
@@ -205,6 +211,7 @@ class UpstreamConnection(asyncio.Protocol):
             # answer (NGINX's proxy_send_timeout), or client and server would wait for ever.
             if not self.deadline:
                 self.deadline = self.clock() + self.response_timeout
+                self.waiting_on = self.transport.get_write_buffer_size()
 
     def resume_writing(self) -> None:
         if self.tunnel is not None:
@@ -466,6 +473,7 @@ class UpstreamConnection(asyncio.Protocol):
         if client.access_log is not None:
             client.access_log.record(exchange, 101, time.monotonic())
         self.tunnel = self.client_transport
+        self.tunnel_client = client
         if exchange.pending:  # the rest of the request, before anything of the new protocol
             self.transport.write(b"".join(exchange.pending))
             exchange.pending.clear()
@@ -477,6 +485,8 @@ class UpstreamConnection(asyncio.Protocol):
         if not self.reading_paused and self.open:
             self.reading_paused = True
             self.transport.pause_reading()
+            if self.tunnel is not None:
+                self.waiting_on = self.tunnel.get_write_buffer_size()
 
     def resume_reading(self) -> None:
         if self.reading_paused and self.open:
@@ -488,18 +498,33 @@ class UpstreamConnection(asyncio.Protocol):
         self.deadline = self.clock() + self.response_timeout
         self.transport.write(data)
 
+    def progressed(self, transport: asyncio.Transport) -> bool:
+        """Whether ``transport`` wrote some of its buffer since the deadline was armed; if
+        so the deadline is armed again."""
+        left = transport.get_write_buffer_size()
+        if 0 <= left < self.waiting_on:
+            self.waiting_on = left
+            self.deadline = self.clock() + self.response_timeout
+            return True
+        return False
+
     def on_deadline(self) -> None:
         exchange = self.exchange
         if exchange is None:
-            if self.tunnel is not None:
+            tunnel = self.tunnel
+            if tunnel is not None:
+                if self.reading_paused and self.progressed(tunnel):
+                    return  # a client slow to read, but reading
                 log.info("tunnel through server %s idle for %gs; closing", self.server.key,
                          self.response_timeout)
-                self.close()  # and the client's side with it (``ended``)
+                self.close()  # and the client's side after it (``ended``)
             return
         if self.reading_paused:
             # laneway stopped reading because the client is slow: not the server's fault.
             self.deadline = self.clock() + self.response_timeout
             return
+        if not exchange.request_complete and self.progressed(self.transport):
+            return  # a server slow to take the body, but taking it
         self.exchange = None
         exchange.upstream = None
         self.close()
@@ -526,4 +551,9 @@ class UpstreamConnection(asyncio.Protocol):
     def close(self) -> None:
         if self.open:
             self.open = False
-            self.transport.close()
+            if self.transport.get_write_buffer_size():
+                # Bytes no longer wanted, for a server that may read no more: uvloop's close
+                # would wait for them for ever, and ``ended`` would never come.
+                self.transport.abort()
+            else:
+                self.transport.close()

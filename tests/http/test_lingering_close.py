@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from laneway.http.lingering import LINGER_MOST, LINGER_QUIET, Lingering
-from tests.support.balancer import Balancer
+from tests.support.balancer import Balancer, wait_for
 from tests.support.fake_time import FakeTime
 from tests.support.raw import RawConnection
 
@@ -24,6 +24,11 @@ def assert_rest_of_body_is_taken(connection: RawConnection, blocks: int = 24) ->
     connection.sock.shutdown(socket.SHUT_WR)
 
 
+def assert_closed_after_the_client(running: Balancer) -> None:
+    listener = running.runtime.listeners[0]
+    wait_for(lambda: running.call(lambda: not listener.connections), message="closed after the client")
+
+
 def test_a_server_that_answers_before_the_body_ends_gets_a_lingering_close(
         balancer: Callable[..., Balancer]) -> None:
     running = balancer()
@@ -35,6 +40,7 @@ def test_a_server_that_answers_before_the_body_ends_gets_a_lingering_close(
         assert "close" in response.connection_tokens
         assert connection.wait_closed() == b""  # the half-close: nothing follows the answer
         assert_rest_of_body_is_taken(connection)
+        assert_closed_after_the_client(running)
     assert running.get("/after").status_code == 200
 
 
@@ -48,6 +54,7 @@ def test_laneways_own_413_mid_upload_gets_a_lingering_close(balancer: Callable[.
         assert "close" in response.connection_tokens
         assert connection.wait_closed() == b""
         assert_rest_of_body_is_taken(connection)
+        assert_closed_after_the_client(running)
     assert running.backend.requests == [] or not running.backend.requests[0].complete
 
 

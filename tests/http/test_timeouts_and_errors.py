@@ -13,6 +13,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from laneway.http.deadlines import DeadlineSweeper
+from laneway.http.upstream import UpstreamConnection
+from laneway.upstream import Server
 from tests.support.assertions import assert_nothing_reached_backends, assert_rejected
 from tests.support.balancer import Balancer, wait_for
 from tests.support.faults import BlackHole, DeafServer, closed_port
@@ -246,6 +249,52 @@ def test_a_server_that_takes_none_of_the_body_gets_504(balancer: Callable[..., B
         assert response.status == 504
         assert b"took none of the request" in response.body
         assert "close" in response.connection_tokens
+        # The server connection, with the bytes it would not take, is gone too.
+        listener = running.runtime.listeners[0]
+        wait_for(lambda: running.call(lambda: not listener.sweeper.watched), message="nothing left watched")
+
+
+def test_a_server_slow_to_take_the_body_is_given_time_while_it_takes_some() -> None:
+    """The send timeout counts from the last progress (NGINX's proxy_send_timeout): a server
+    that took part of what was buffered for it when the deadline passes gets another."""
+    loop = FakeLoop()
+    server = Server("127.0.0.1:9", "127.0.0.1", 9)
+    upstream = UpstreamConnection(server, DeadlineSweeper(loop))  # type: ignore[arg-type]
+    buffer = FakeBuffer(300_000)
+    upstream.waiting_on = 300_000
+    buffer.size = 200_000  # the server took 100 kB
+    loop.now = 5.0
+    assert upstream.progressed(buffer)  # type: ignore[arg-type]
+    assert (upstream.deadline, upstream.waiting_on) == (5.0 + upstream.response_timeout, 200_000)
+    assert not upstream.progressed(buffer)  # type: ignore[arg-type]  # nothing since
+
+
+class FakeLoop:
+    now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+
+class FakeBuffer:
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def get_write_buffer_size(self) -> int:
+        return self.size
+
+
+def test_laneways_own_pause_for_pipelining_is_no_reason_for_a_408(balancer: Callable[..., Balancer]) -> None:
+    """While the request before it is answered, laneway does not read a pipelined request's
+    body: the body timeout must not blame the client for that."""
+    running = balancer(listener={"timeouts": {"body": SHORT}})
+    with RawConnection(running.address) as connection:
+        connection.send(b"GET /delay?s=1.0 HTTP/1.1\r\nHost: a\r\n\r\n"
+                        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello")
+        time.sleep(0.1)  # the client's pace: the rest of the body a moment later
+        connection.send(b"world")
+        first, second = connection.read_response(), connection.read_response()
+    assert (first.status, second.status, second.body) == (200, 200, b"helloworld")
 
 
 def test_a_client_that_stops_reading_is_cut_off_even_while_its_connection_closes(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ import pytest
 from websockets.sync.client import connect as websocket_connect
 
 from tests.support.balancer import Balancer, start_balancer, wait_for
+from tests.support.faults import ScriptedServer, closed_port, switch_then_read_nothing
 from tests.support.loop_thread import LoopThread
 from tests.support.raw import RawConnection
 from tests.support.ws_backend import WebSocketBackend
@@ -183,3 +185,38 @@ def test_an_idle_tunnel_is_closed_after_the_response_timeout(balancer: Callable[
             time.sleep(0.2)
         assert connection.wait_closed(timeout=5.0) == b""
     wait_for(lambda: running.backend.connections[0].closed, message="the server side of the tunnel closed")
+
+
+def test_a_tunnel_to_a_server_that_reads_nothing_holds_little_and_ends(
+        balancer: Callable[..., Balancer]) -> None:
+    """The client's bytes wait while the server reads none (also the ones held until a late
+    101), and once nothing has moved for the response timeout both sides are closed, though
+    laneway still holds bytes for the server."""
+    late_switch = functools.partial(switch_then_read_nothing, after=0.3)
+    with ScriptedServer(late_switch) as server:
+        running = balancer(0, servers=[server.address], pool={"timeouts": {"response": "0.5s"}})
+        listener = running.runtime.listeners[0]
+        block = b"x" * 65536
+        with RawConnection(running.address) as connection:
+            connection.send(upgrade_request())
+            connection.sock.settimeout(0.5)
+            sent = 0
+            with pytest.raises(TimeoutError):
+                while sent < 64 << 20:
+                    sent += connection.sock.send(block)
+            buffered = running.call(lambda: sum(
+                item.transport.get_write_buffer_size() for item in listener.sweeper.watched
+                if item not in listener.connections))
+            assert buffered <= 1 << 20, buffered
+            wait_for(lambda: running.call(lambda: not listener.connections and not listener.sweeper.watched),
+                     message="both sides of the idle tunnel closed")
+
+
+def test_an_upgrade_that_gets_an_error_closes_the_connection(balancer: Callable[..., Balancer]) -> None:
+    running = balancer(0, servers=[f"127.0.0.1:{closed_port()}"])
+    with RawConnection(running.address) as connection:
+        connection.send(upgrade_request())
+        response = connection.read_response()
+        assert response.status == 502
+        assert "close" in response.connection_tokens  # the client's parser stopped at the upgrade
+        connection.wait_closed()

@@ -1,8 +1,13 @@
-"""Addresses where a server fails: nothing listening, never accepting, or never reading."""
+"""Servers that fail: nothing listening, never accepting, never reading, or misbehaving in
+time (``ScriptedServer``)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -56,3 +61,52 @@ class DeafServer(Listening):
 
     def __init__(self) -> None:
         super().__init__(backlog=16)
+
+
+class ScriptedServer(Listening):
+    """A server whose every connection runs ``script(sock)`` in a thread of its own, for
+    servers that misbehave in time (read slowly, switch protocols and then read nothing)."""
+
+    def __init__(self, script: Callable[[socket.socket], None]) -> None:
+        super().__init__(backlog=16)
+        self.script = script
+        self.listener.settimeout(0.2)
+        self.stopping = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.others.append(sock)
+            threading.Thread(target=self._run, args=(sock,), daemon=True).start()
+
+    def _run(self, sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            self.script(sock)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stopping.set()
+        super().__exit__(exc_type, exc, traceback)
+
+
+def read_head(sock: socket.socket) -> bytes:
+    """The request head from ``sock`` (and nothing after it, read a byte at a time)."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        if not byte:
+            raise ConnectionError("closed before the end of the head")
+        head += byte
+    return head
+
+
+def switch_then_read_nothing(sock: socket.socket, after: float = 0.0) -> None:
+    """Answer the upgrade with 101 ``after`` seconds, then never read again (the socket is
+    held open)."""
+    read_head(sock)
+    time.sleep(after)  # the server's own pace, not a wait for a condition
+    sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
