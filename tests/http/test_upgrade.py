@@ -194,16 +194,17 @@ def test_a_tunnel_to_a_server_that_reads_nothing_holds_little_and_ends(
     laneway still holds bytes for the server."""
     late_switch = functools.partial(switch_then_read_nothing, after=0.3)
     with ScriptedServer(late_switch) as server:
-        running = balancer(0, servers=[server.address], pool={"timeouts": {"response": "0.5s"}})
+        running = balancer(0, servers=[server.address], pool={"timeouts": {"response": "1.5s"}})
         listener = running.runtime.listeners[0]
         block = b"x" * 65536
         with RawConnection(running.address) as connection:
             connection.send(upgrade_request())
-            connection.sock.settimeout(0.5)
-            sent = 0
-            with pytest.raises(TimeoutError):
-                while sent < 64 << 20:
+            connection.sock.settimeout(0.2)  # well within the tunnel's idle timeout
+            sent, until = 0, time.monotonic() + 1.0  # past the 101, sent at 0.3 s
+            while time.monotonic() < until and sent < 64 << 20:
+                with contextlib.suppress(TimeoutError):
                     sent += connection.sock.send(block)
+            assert sent < 64 << 20, "nothing held the client back"
             buffered = running.call(lambda: sum(
                 item.transport.get_write_buffer_size() for item in listener.sweeper.watched
                 if item not in listener.connections))
