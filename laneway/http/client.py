@@ -407,12 +407,12 @@ class ClientConnection(asyncio.Protocol):
         if http11 and self.host_count == 0:
             raise HttpError(400, "missing Host header")
         url = self.url
-        if not url.startswith(b"/"):
-            self.take_target_authority(url)
-        elif b"#" in url:
+        if b"#" in url:
             # No fragment is sent in a request (RFC 9110 7.1); a server or a path route
             # could read one as part of the path.
             raise HttpError(400, "the request target has a fragment (#); leave it out")
+        if not url.startswith(b"/"):
+            self.take_target_authority(url)
         host = self.host
         if host is not None and host not in VALID_HOSTS:
             # RFC 9112 3.2: a Host that is not a host[:port] gets a 400.
@@ -533,12 +533,10 @@ class ClientConnection(asyncio.Protocol):
             return  # "*" of OPTIONS, or CONNECT's authority: answered as they are
         if url[:scheme_end].lower() not in (b"http", b"https"):
             raise HttpError(400, "a request target in absolute form must be an http or https URI")
-        authority = url[scheme_end + 3:].partition(b"/")[0].partition(b"?")[0]
-        if b"@" in authority:
+        host, target = absolute_form(url, b"")
+        if not url.startswith(host, scheme_end + 3):  # absolute_form dropped a user@ before it
             raise HttpError(400, "the request target has user information (user@); leave it out")
-        if b"#" in url:
-            raise HttpError(400, "the request target has a fragment (#); leave it out")
-        self.host, self.url = absolute_form(url, b"")
+        self.host, self.url = host, target
 
     def answer_here(self, answer: Answer | None, method: bytes, http11: bool, keep_alive: bool,
                     has_body: bool, *, status: int = 404, retry_after: float = 0.0) -> None:
