@@ -1169,6 +1169,12 @@ class ClientConnection(asyncio.Protocol):
             self.paused &= ~reason
             if not self.paused and not self.closed:
                 self.transport.resume_reading()
+                # The time laneway did not read is not the client's: a deadline on its
+                # sending starts again (else it could pass before the first read after this).
+                if self.deadline and self.deadline_kind == WAITING_BODY:
+                    self.deadline = self.clock() + self.body_timeout
+                elif self.deadline and self.deadline_kind == WAITING_HEAD:
+                    self.deadline = self.clock() + self.header_timeout
 
     def on_deadline(self) -> None:
         if self.deadline_kind == SENDING:  # also once closed: the close waits for the buffer
